@@ -16,6 +16,8 @@ PKGS=(
   # cross-compiling and images
   gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-cross linux-libc-dev-arm64-cross
   qemu-system-arm qemu-system-x86
+  # images: cross-check of our initramfs writer (tools/image/initramfs tests)
+  cpio
 )
 
 SUDO=""
