@@ -46,8 +46,8 @@ func TestRoundTrip(t *testing.T) {
 
 func TestDecodeRejects(t *testing.T) {
 	cases := map[string]string{
-		`{"format":"kcfm-tu","version":2}`: "unsupported TU graph version 2",
-		`{"format":"other"}`:               "not a TU graph",
+		`{"format":"kcfm-tu","version":2}`:             "unsupported TU graph version 2",
+		`{"format":"other"}`:                           "not a TU graph",
 		"{\"format\":\"kcfm-tu\",\n\"version\":\"x\"}": "line 2",
 		`{"format":"kcfm-tu","version":1,"files":[],"labels":[],"sites":[],"functions":[{"usr":"u","name":"f","kind":"function","loc":{"f":0,"l":1,"c":1},"automaton":{"det":true,"states":[{"e":[{"l":0,"t":0}]}]}}]}`: "label 0 out of range",
 		`{"format":"kcfm-tu","version":1,"bogus":1}`: "unknown field",
