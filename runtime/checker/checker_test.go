@@ -1,0 +1,223 @@
+package checker
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/kcfm-linux/kcfm/internal/model"
+	"github.com/kcfm-linux/kcfm/internal/sysnum"
+	"github.com/kcfm-linux/kcfm/internal/testgraph"
+	"github.com/kcfm-linux/kcfm/tools/link"
+)
+
+type fakeSums map[string][]int
+
+func (f fakeSums) Lookup(fn string) ([]int, bool) { s, ok := f[fn]; return s, ok }
+func (f fakeSums) All() []int {
+	var out []int
+	for _, s := range f {
+		out = append(out, s...)
+	}
+	return out
+}
+func (f fakeSums) Describe() string { return "fake libc" }
+
+// x86_64 numbers used below.
+const (
+	nrWrite  = 1
+	nrOpenat = 257
+	nrExecve = 59
+	nrSocket = 41
+	nrExit   = 231
+)
+
+var sums = fakeSums{"write": {nrWrite}, "open_for_write": {nrOpenat}, "execv": {nrExecve}, "socket": {nrSocket}, "exit": {nrExit}, "qsort": nil, "longjmp": nil}
+
+func build(t *testing.T, src string, mutate func(g *model.TUGraph)) (*model.Signature, map[string]int32) {
+	t.Helper()
+	g, err := testgraph.Build(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mutate != nil {
+		mutate(g)
+	}
+	sig, _, err := link.Link([]*model.TUGraph{g}, nil, link.Options{Arch: sysnum.X86_64, Summaries: sums})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]int32{}
+	for i, f := range sig.Functions {
+		ids[f.Name] = int32(i)
+	}
+	return sig, ids
+}
+
+type ev struct {
+	kind string // enter exit sys
+	fn   string
+	nr   int
+}
+
+func run(t *testing.T, sig *model.Signature, ids map[string]int32, full bool, evs []ev) *Anomaly {
+	t.Helper()
+	var obs func(int) bool
+	if !full {
+		obs = func(nr int) bool { return nr == nrOpenat || nr == nrExecve || nr == nrSocket }
+	}
+	p := New(sig, obs).NewProcess(100)
+	for _, e := range evs {
+		var a *Anomaly
+		switch e.kind {
+		case "enter":
+			id, ok := ids[e.fn]
+			if !ok {
+				id = Unknown
+			}
+			a = p.Enter(100, id)
+		case "exit":
+			id, ok := ids[e.fn]
+			if !ok {
+				id = Unknown
+			}
+			a = p.Exit(100, id)
+		case "sys":
+			if !full && !(e.nr == nrOpenat || e.nr == nrExecve || e.nr == nrSocket) {
+				continue // not reported in the default mode
+			}
+			a = p.Syscall(100, e.nr)
+		}
+		if a != nil {
+			return a
+		}
+	}
+	return nil
+}
+
+func enter(f string) ev { return ev{kind: "enter", fn: f} }
+func exit(f string) ev  { return ev{kind: "exit", fn: f} }
+func sys(n int) ev      { return ev{kind: "sys", nr: n} }
+
+const ctxProgram = `
+main: call a; call b; ret
+a: call h; ret
+b: call h; ext execv; ret
+h: ext write; ret
+`
+
+func TestContextSensitive(t *testing.T) {
+	sig, ids := build(t, ctxProgram, nil)
+	for _, full := range []bool{false, true} {
+		good := []ev{enter("main"), enter("a"), enter("h"), sys(nrWrite), exit("h"), exit("a"), enter("b"), enter("h"), sys(nrWrite), exit("h"), sys(nrExecve), exit("b"), exit("main")}
+		if a := run(t, sig, ids, full, good); a != nil {
+			t.Fatalf("full=%v: benign trace rejected: %+v", full, a)
+		}
+		// execve right after h returned into a: every function involved
+		// can make these events, but not in this context. A model without
+		// call context (h may return to any caller) accepts it.
+		bad := []ev{enter("main"), enter("a"), enter("h"), sys(nrWrite), exit("h"), sys(nrExecve)}
+		a := run(t, sig, ids, full, bad)
+		if a == nil {
+			t.Fatalf("full=%v: execve in the wrong call context accepted", full)
+		}
+		if !strings.Contains(a.Event, "execve") || len(a.Stack) < 2 || a.Stack[0].Function != "a" {
+			t.Fatalf("anomaly lacks detail: %+v", a)
+		}
+		if len(a.Expected) == 0 || a.Expected[0] != "return from a" {
+			t.Fatalf("expected events = %v", a.Expected)
+		}
+	}
+}
+
+func TestOrder(t *testing.T) {
+	sig, ids := build(t, "main: ext socket; ext open_for_write; ret", nil)
+	if a := run(t, sig, ids, false, []ev{enter("main"), sys(nrSocket), sys(nrOpenat), exit("main")}); a != nil {
+		t.Fatal(a)
+	}
+	if a := run(t, sig, ids, false, []ev{enter("main"), sys(nrOpenat), sys(nrSocket)}); a == nil {
+		t.Fatal("swapped order accepted")
+	}
+	// A syscall inserted where none is possible.
+	if a := run(t, sig, ids, false, []ev{enter("main"), sys(nrSocket), sys(nrOpenat), sys(nrExecve)}); a == nil {
+		t.Fatal("inserted execve accepted")
+	}
+}
+
+func TestUnexpectedCall(t *testing.T) {
+	sig, ids := build(t, "main: call a; ret\na: ret\nevil: ext execv; ret", nil)
+	a := run(t, sig, ids, false, []ev{enter("main"), enter("evil")})
+	if a == nil || !strings.Contains(a.Event, "call evil") {
+		t.Fatalf("hijack into evil accepted: %+v", a)
+	}
+}
+
+func TestSignalHandlerAsync(t *testing.T) {
+	sig, ids := build(t, "main: ext signal; call work; ret\nwork: ext write; ret\nhandler: ext write; ret", func(g *model.TUGraph) {
+		g.Callbacks = append(g.Callbacks, model.Callback{Registrar: "signal", USR: "c:@F@handler"})
+	})
+	if a := run(t, sig, ids, true, []ev{enter("main"), enter("work"), enter("handler"), sys(nrWrite), exit("handler"), sys(nrWrite), exit("work"), exit("main")}); a != nil {
+		t.Fatal(a)
+	}
+}
+
+func TestQsortCallback(t *testing.T) {
+	sig, ids := build(t, "main: ext qsort; ret\ncmp: ret", func(g *model.TUGraph) {
+		g.Callbacks = append(g.Callbacks, model.Callback{Registrar: "qsort", USR: "c:@F@cmp"})
+	})
+	if a := run(t, sig, ids, true, []ev{enter("main"), enter("cmp"), exit("cmp"), enter("cmp"), exit("cmp"), exit("main")}); a != nil {
+		t.Fatal(a)
+	}
+}
+
+func TestLongjmpUnwind(t *testing.T) {
+	// main: setjmp; call deep; then (after longjmp) execv.
+	sig, ids := build(t, "main: setjmp; call deep; ret | setjmp; ext execv; ret\ndeep: call deeper; ret\ndeeper: noret longjmp", nil)
+	// deeper longjmps back to main: no exit events for deeper/deep.
+	if a := run(t, sig, ids, false, []ev{enter("main"), enter("deep"), enter("deeper"), sys(nrExecve), exit("main")}); a != nil {
+		t.Fatal(a)
+	}
+}
+
+func TestUnknownFrameTransparent(t *testing.T) {
+	sig, ids := build(t, "main: ext write; ext open_for_write; ret\ncb: ret", func(g *model.TUGraph) {
+		g.AddressTaken = append(g.AddressTaken, model.FuncRef{USR: "c:@F@cb", Type: "void (void)"})
+	})
+	// An inline function from a system header (not in the signature)
+	// makes the syscall; it is checked against main.
+	if a := run(t, sig, ids, true, []ev{enter("main"), enter("inline_write"), sys(nrWrite), exit("inline_write"), sys(nrOpenat), exit("main")}); a != nil {
+		t.Fatal(a)
+	}
+	// Unknown code may call back address-taken functions only.
+	if a := run(t, sig, ids, true, []ev{enter("main"), enter("lib"), enter("cb"), exit("cb"), exit("lib")}); a != nil {
+		t.Fatal(a)
+	}
+	if a := run(t, sig, ids, true, []ev{enter("main"), enter("lib"), enter("main")}); a == nil {
+		t.Fatal("unknown code calling a non-escaping function accepted")
+	}
+}
+
+func TestForkChildInheritsStack(t *testing.T) {
+	sig, ids := build(t, "main: ext fork_it; ext execv; ret", func(g *model.TUGraph) {})
+	_ = sig
+	m := New(sig, nil)
+	p := m.NewProcess(1)
+	if a := p.Enter(1, ids["main"]); a != nil {
+		t.Fatal(a)
+	}
+	p.SnapshotFork(1)
+	c := p.ForkChild(1, 2)
+	if a := c.Syscall(2, nrExecve); a != nil {
+		t.Fatalf("child's execve after fork rejected: %+v", a)
+	}
+}
+
+func TestStats(t *testing.T) {
+	sig, ids := build(t, ctxProgram, nil)
+	p := New(sig, nil).NewProcess(1)
+	p.EnableStats()
+	p.Enter(1, ids["main"])
+	p.Enter(1, ids["a"])
+	if p.Stats().Events != 2 || p.Stats().ABF() < 1 {
+		t.Fatalf("stats: %+v", p.Stats())
+	}
+}

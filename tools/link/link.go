@@ -1,0 +1,582 @@
+// Package link merges TU graphs, library graphs and libc summaries into a
+// program signature: the pushdown model of DESIGN §2. Calls of program
+// functions stay call events (the monitor sees them through the
+// instrumentation); calls of external functions are replaced by a loop over
+// the syscalls their summary allows (and the program functions they may call
+// back); indirect and virtual calls become calls of their resolved targets.
+package link
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/kcfm-linux/kcfm/internal/automaton"
+	"github.com/kcfm-linux/kcfm/internal/model"
+	"github.com/kcfm-linux/kcfm/internal/sysnum"
+)
+
+// Summaries answers which syscalls an external (uninstrumented) function
+// can make.
+type Summaries interface {
+	// Lookup returns the syscalls of fn; ok is false when fn is unknown.
+	Lookup(fn string) (syscalls []int, ok bool)
+	// All returns every syscall any function of the library can make.
+	All() []int
+	// Describe names the summaries (libc, version, build id).
+	Describe() string
+}
+
+// Options control a link.
+type Options struct {
+	Arch      sysnum.Arch
+	Entry     string // default "main"
+	Program   string
+	Summaries Summaries
+	// Strict makes unknown external functions an error.
+	Strict bool
+	// NoNarrowing disables narrowing of indirect-call targets by the
+	// functions stored into each pointer slot.
+	NoNarrowing bool
+}
+
+// Report tells what the link did, for `kcfm link` and `kcfm show`.
+type Report struct {
+	Warnings []string
+	// UnknownExternals maps external functions without a summary to the
+	// functions calling them.
+	UnknownExternals map[string][]string
+	IndirectCalls    int // icall edges
+	IndirectTargets  int // sum of resolved targets over icall edges
+	NarrowedCalls    int // icall edges narrowed by slot stores
+	VirtualCalls     int
+	VirtualTargets   int
+}
+
+// AvgIndirectTargets is the average number of targets per indirect call.
+func (r *Report) AvgIndirectTargets() float64 {
+	if r.IndirectCalls == 0 {
+		return 0
+	}
+	return float64(r.IndirectTargets) / float64(r.IndirectCalls)
+}
+
+type fnInfo struct {
+	id   int32
+	unit *model.TUGraph
+	fn   *model.Function
+}
+
+type linker struct {
+	opt   Options
+	rep   *Report
+	table *sysnum.Table
+	units []*model.TUGraph
+
+	fns   []*fnInfo
+	byUSR map[string]*fnInfo
+	// bySymbol maps a linkage name of a defined function (for calls whose
+	// USR differs across TUs, e.g. a declaration without prototype).
+	bySymbol map[string]*fnInfo
+	flags    []uint32
+
+	addrTaken  map[string]string   // USR -> type
+	extAddr    map[string]string   // external address-taken: linkage -> type
+	callbacks  map[string][]int32  // registrar -> function ids
+	exitFns    []int32             // exit handlers
+	forkFns    []int32             // atfork handlers
+	slotStores map[string][]string // slot -> USRs ("" = unknown)
+	escaped    map[string]bool
+	overriders map[string][]string // method USR -> direct overriders
+	bases      map[string][]string // class USR -> bases
+	methodCls  map[string]string   // method USR -> class USR
+
+	files   []string
+	fileIdx map[string]int32
+	sites   []model.SigSite
+
+	unknown map[string]map[string]bool
+}
+
+// Link builds the signature.
+func Link(units []*model.TUGraph, libs []*model.LibGraph, opt Options) (*model.Signature, *Report, error) {
+	if opt.Entry == "" {
+		opt.Entry = "main"
+	}
+	if opt.Summaries == nil {
+		return nil, nil, fmt.Errorf("link: no libc summaries given")
+	}
+	l := &linker{
+		opt: opt, rep: &Report{UnknownExternals: map[string][]string{}}, table: sysnum.For(opt.Arch),
+		byUSR: map[string]*fnInfo{}, bySymbol: map[string]*fnInfo{}, addrTaken: map[string]string{}, extAddr: map[string]string{},
+		callbacks: map[string][]int32{}, slotStores: map[string][]string{}, escaped: map[string]bool{},
+		overriders: map[string][]string{}, bases: map[string][]string{}, methodCls: map[string]string{},
+		fileIdx: map[string]int32{}, unknown: map[string]map[string]bool{},
+	}
+	if l.table == nil {
+		return nil, nil, fmt.Errorf("link: unknown architecture %q", opt.Arch)
+	}
+	l.units = append(l.units, units...)
+	for _, lib := range libs {
+		for i := range lib.Units {
+			l.units = append(l.units, &lib.Units[i])
+		}
+	}
+	if len(l.units) == 0 {
+		return nil, nil, fmt.Errorf("link: no graphs given")
+	}
+	l.collect()
+	entry, ok := l.bySymbol[opt.Entry]
+	if !ok {
+		return nil, nil, fmt.Errorf("link: entry function %q is not defined in any graph (%d functions linked); pass ENTRY/--entry", opt.Entry, len(l.fns))
+	}
+	l.flags[entry.id] |= model.FnEntry
+	sig := &model.Signature{Arch: string(opt.Arch), Program: opt.Program, Libc: opt.Summaries.Describe(), Entry: entry.id}
+	sig.Functions = make([]model.SigFunction, len(l.fns))
+	all := map[int]bool{}
+	for _, f := range l.fns {
+		sf, err := l.expand(f)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, st := range sf.States {
+			for _, e := range st.Edges {
+				if nr, ok := e.Label.IsSyscall(); ok {
+					all[nr] = true
+				}
+			}
+		}
+		sig.Functions[f.id] = sf
+	}
+	for i := range sig.Functions {
+		sig.Functions[i].Flags = l.flags[i]
+	}
+	for _, name := range loaderSyscalls {
+		if nr, ok := l.table.Nr(name); ok {
+			sig.StartupSyscalls = append(sig.StartupSyscalls, nr)
+			all[nr] = true
+		}
+	}
+	sort.Ints(sig.StartupSyscalls)
+	for nr := range all {
+		sig.Syscalls = append(sig.Syscalls, nr)
+	}
+	sort.Ints(sig.Syscalls)
+	sig.Files = l.files
+	sig.Sites = l.sites
+
+	var names []string
+	for name := range l.unknown {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		var callers []string
+		for c := range l.unknown[name] {
+			callers = append(callers, c)
+		}
+		sort.Strings(callers)
+		l.rep.UnknownExternals[name] = callers
+		l.rep.Warnings = append(l.rep.Warnings, fmt.Sprintf("external function %s has no summary (called from %s): any syscall of %s allowed there", name, strings.Join(callers, ", "), opt.Summaries.Describe()))
+	}
+	if opt.Strict && len(names) > 0 {
+		return nil, l.rep, fmt.Errorf("link: %d external functions without summary (--strict): %s", len(names), strings.Join(names, ", "))
+	}
+	sig.Warnings = l.rep.Warnings
+	if err := sig.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("link: internal error: %v", err)
+	}
+	return sig, l.rep, nil
+}
+
+func (l *linker) file(path string) int32 {
+	if i, ok := l.fileIdx[path]; ok {
+		return i
+	}
+	i := int32(len(l.files))
+	l.files = append(l.files, path)
+	l.fileIdx[path] = i
+	return i
+}
+
+func (l *linker) collect() {
+	for _, u := range l.units {
+		for i := range u.Functions {
+			f := &u.Functions[i]
+			if _, dup := l.byUSR[f.USR]; dup {
+				continue // inline/template definitions seen in several TUs
+			}
+			fi := &fnInfo{id: int32(len(l.fns)), unit: u, fn: f}
+			l.fns = append(l.fns, fi)
+			l.byUSR[f.USR] = fi
+			if f.Linkage != "" && !f.Static {
+				if _, ok := l.bySymbol[f.Linkage]; !ok {
+					l.bySymbol[f.Linkage] = fi
+				}
+			}
+		}
+	}
+	l.flags = make([]uint32, len(l.fns))
+	for _, f := range l.fns {
+		if f.fn.Static {
+			l.flags[f.id] |= model.FnStatic
+		}
+	}
+	for _, u := range l.units {
+		for _, r := range u.AddressTaken {
+			if fi := l.resolve(r.USR, r.Linkage); fi != nil {
+				l.addrTaken[fi.fn.USR] = r.Type
+				l.flags[fi.id] |= model.FnAddressTaken
+			} else if r.Linkage != "" {
+				l.extAddr[r.Linkage] = r.Type
+			}
+		}
+		for _, c := range u.Callbacks {
+			fi := l.resolve(c.USR, c.Linkage)
+			if fi == nil {
+				continue // a library function passed as callback: its syscalls are in the registrar's loop via extAddr
+			}
+			kind := registrars[c.Registrar]
+			l.flags[fi.id] |= kindFlag(kind) | model.FnAddressTaken
+			switch c.Registrar {
+			case "pthread_atfork":
+				l.forkFns = appendID(l.forkFns, fi.id)
+			}
+			if kind == cbExit || kind == cbThreadExit {
+				l.exitFns = appendID(l.exitFns, fi.id)
+			}
+			l.callbacks[c.Registrar] = appendID(l.callbacks[c.Registrar], fi.id)
+		}
+		for _, s := range u.SlotStores {
+			l.slotStores[s.Slot] = append(l.slotStores[s.Slot], s.USR)
+		}
+		for _, s := range u.EscapedSlots {
+			l.escaped[s] = true
+		}
+		for _, c := range u.Classes {
+			if _, ok := l.bases[c.USR]; !ok {
+				l.bases[c.USR] = c.Bases
+			}
+			for _, m := range c.Methods {
+				l.methodCls[m.USR] = c.USR
+				for _, o := range m.Overrides {
+					l.overriders[o] = appendStr(l.overriders[o], m.USR)
+				}
+				// Virtual methods are reachable through vtables from library code.
+				if fi := l.byUSR[m.USR]; fi != nil {
+					l.flags[fi.id] |= model.FnAddressTaken
+				}
+			}
+		}
+		for _, c := range u.Ctors {
+			if fi := l.byUSR[c]; fi != nil {
+				l.flags[fi.id] |= model.FnCtor
+			}
+		}
+		for _, c := range u.Dtors {
+			if fi := l.byUSR[c]; fi != nil {
+				l.flags[fi.id] |= model.FnExitHandler
+				l.exitFns = appendID(l.exitFns, fi.id)
+			}
+		}
+	}
+}
+
+func appendID(s []int32, id int32) []int32 {
+	for _, x := range s {
+		if x == id {
+			return s
+		}
+	}
+	return append(s, id)
+}
+
+func appendStr(s []string, v string) []string {
+	for _, x := range s {
+		if x == v {
+			return s
+		}
+	}
+	return append(s, v)
+}
+
+func (l *linker) resolve(usr, linkage string) *fnInfo {
+	if fi := l.byUSR[usr]; fi != nil {
+		return fi
+	}
+	if linkage != "" {
+		return l.bySymbol[linkage]
+	}
+	return nil
+}
+
+// Builder labels: syscall nr n -> n; call of function id -> callBase+id.
+const callBase = model.MaxSyscallNr + 1
+
+func (l *linker) expand(f *fnInfo) (model.SigFunction, error) {
+	u, fn := f.unit, f.fn
+	b := automaton.NewBuilder()
+	for i := 1; i < len(fn.Automaton.States); i++ {
+		b.State()
+	}
+	site := func(infos []int32) int32 {
+		if len(infos) == 0 {
+			return -1
+		}
+		loc := u.Sites[infos[0]]
+		file := ""
+		if int(loc.File) < len(u.Files) {
+			file = u.Files[loc.File]
+		}
+		l.sites = append(l.sites, model.SigSite{File: l.file(file), Line: loc.Line, Col: loc.Col})
+		return int32(len(l.sites) - 1)
+	}
+	for s, st := range fn.Automaton.States {
+		b.Mark(s, st.Flags)
+		for _, e := range st.Edges {
+			lbl := u.Labels[e.Label]
+			si := site(e.Infos)
+			to := int(e.To)
+			switch lbl.Kind {
+			case model.Syscall:
+				b.Edge(s, to, automaton.Label(lbl.Nr), si)
+			case model.Call:
+				if callee := l.resolve(lbl.Target, lbl.Name); callee != nil {
+					b.Edge(s, to, automaton.Label(callBase+int(callee.id)), si)
+				} else {
+					l.external(b, s, to, lbl.Name, fn.Name, si)
+				}
+			case model.ICall:
+				targets, ext := l.icallTargets(lbl, fn.Name)
+				l.rep.IndirectCalls++
+				l.rep.IndirectTargets += len(targets) + len(ext)
+				for _, t := range targets {
+					b.Edge(s, to, automaton.Label(callBase+int(t)), si)
+				}
+				for _, name := range ext {
+					l.external(b, s, to, name, fn.Name, si)
+				}
+			case model.VCall:
+				targets := l.vcallTargets(lbl)
+				l.rep.VirtualCalls++
+				l.rep.VirtualTargets += len(targets)
+				if len(targets) == 0 {
+					l.rep.Warnings = append(l.rep.Warnings, fmt.Sprintf("%s: virtual call %s has no defined target in the linked graphs (library class?): treated as an external call", fn.Name, lbl.Name))
+					l.external(b, s, to, lbl.Name, fn.Name, si)
+				}
+				for _, t := range targets {
+					b.Edge(s, to, automaton.Label(callBase+int(t)), si)
+				}
+			default:
+				return model.SigFunction{}, fmt.Errorf("link: %s: unknown label kind %q", fn.Name, lbl.Kind)
+			}
+		}
+	}
+	a := b.Finish()
+	sf := model.SigFunction{Name: fn.Name, Symbol: fn.Linkage, File: u.Files[fn.Loc.File], Line: fn.Loc.Line}
+	if len(u.Files) == 0 {
+		sf.File = ""
+	}
+	sf.States = make([]model.SigState, len(a.States))
+	for i, st := range a.States {
+		ss := model.SigState{Flags: uint8(st.Flags)}
+		for _, e := range st.Edges {
+			var lbl model.SigLabel
+			if int(e.Label) >= callBase {
+				lbl = model.CallLabel(int32(int(e.Label) - callBase))
+			} else {
+				lbl = model.SyscallLabel(int(e.Label))
+			}
+			s := int32(-1)
+			if len(e.Infos) > 0 {
+				s = e.Infos[0]
+			}
+			ss.Edges = append(ss.Edges, model.SigEdge{Label: lbl, To: e.To, Site: s})
+		}
+		sort.Slice(ss.Edges, func(i, j int) bool {
+			if ss.Edges[i].Label != ss.Edges[j].Label {
+				return ss.Edges[i].Label < ss.Edges[j].Label
+			}
+			return ss.Edges[i].To < ss.Edges[j].To
+		})
+		sf.States[i] = ss
+	}
+	return sf, nil
+}
+
+// external replaces a call of an uninstrumented function by a loop state
+// over its syscalls and the program functions it may call back.
+func (l *linker) external(b *automaton.Builder, from, to int, name, caller string, site int32) {
+	loop := b.State()
+	b.Epsilon(from, loop)
+	b.Epsilon(loop, to)
+	base := baseName(name)
+	nrs, ok := l.opt.Summaries.Lookup(base)
+	if !ok {
+		if l.unknown[base] == nil {
+			l.unknown[base] = map[string]bool{}
+		}
+		l.unknown[base][caller] = true
+		nrs = l.opt.Summaries.All()
+		// Unknown code may call back anything whose address escaped.
+		for _, f := range l.fns {
+			if l.flags[f.id]&(model.FnAddressTaken|model.FnSyncCallback) != 0 {
+				b.Edge(loop, loop, automaton.Label(callBase+int(f.id)), site)
+			}
+		}
+	}
+	for _, nr := range nrs {
+		b.Edge(loop, loop, automaton.Label(nr), site)
+	}
+	if registrars[base] == cbSync {
+		for _, id := range l.callbacks[base] {
+			b.Edge(loop, loop, automaton.Label(callBase+int(id)), site)
+		}
+	}
+	if exitInvokers[base] {
+		for _, id := range l.exitFns {
+			b.Edge(loop, loop, automaton.Label(callBase+int(id)), site)
+		}
+	}
+	if forkInvokers[base] {
+		for _, id := range l.forkFns {
+			b.Edge(loop, loop, automaton.Label(callBase+int(id)), site)
+		}
+	}
+}
+
+// baseName strips symbol versions (memcpy@@GLIBC_2.14).
+func baseName(name string) string {
+	if i := strings.IndexByte(name, '@'); i > 0 {
+		return name[:i]
+	}
+	return name
+}
+
+// typeCompatible reports whether a function of type have can be called
+// through a pointer of type want (canonical clang spellings).
+func typeCompatible(want, have string) bool {
+	if want == have || want == "" {
+		return true
+	}
+	norm := func(s string) string { return strings.ReplaceAll(s, " ", "") }
+	w, h := norm(want), norm(have)
+	if w == h {
+		return true
+	}
+	// An unprototyped pointer "int ()" accepts any function with that
+	// return type (C only).
+	if strings.HasSuffix(w, "()") {
+		ret := strings.TrimSuffix(w, "()")
+		if i := strings.IndexByte(h, '('); i >= 0 && h[:i] == ret {
+			return true
+		}
+	}
+	return false
+}
+
+func (l *linker) icallTargets(lbl model.Label, caller string) ([]int32, []string) {
+	if !l.opt.NoNarrowing && lbl.Slot != "" && l.narrowable(lbl.Slot) {
+		var ids []int32
+		var ext []string
+		for _, usr := range l.slotStores[lbl.Slot] {
+			if fi := l.byUSR[usr]; fi != nil {
+				ids = appendID(ids, fi.id)
+			} else {
+				ext = appendStr(ext, usr)
+			}
+		}
+		if len(ext) == 0 && len(ids) > 0 {
+			l.rep.NarrowedCalls++
+			return ids, nil
+		}
+	}
+	var ids []int32
+	for usr, typ := range l.addrTaken {
+		if typeCompatible(lbl.Type, typ) {
+			ids = append(ids, l.byUSR[usr].id)
+		}
+	}
+	var ext []string
+	for name, typ := range l.extAddr {
+		if typeCompatible(lbl.Type, typ) {
+			ext = append(ext, name)
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	sort.Strings(ext)
+	if len(ids) == 0 && len(ext) == 0 {
+		l.rep.Warnings = append(l.rep.Warnings, fmt.Sprintf("%s: indirect call %s has no address-taken target of a compatible type: all address-taken functions allowed", caller, lbl.String()))
+		for usr := range l.addrTaken {
+			ids = append(ids, l.byUSR[usr].id)
+		}
+		for name := range l.extAddr {
+			ext = append(ext, name)
+		}
+		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+		sort.Strings(ext)
+	}
+	return ids, ext
+}
+
+// narrowable: only globals and struct fields whose every store is a known
+// function and whose address never escapes. Locals and parameters (USRs
+// inside a function, "@F@") get values the analysis does not see.
+func (l *linker) narrowable(slot string) bool {
+	if l.escaped[slot] || len(l.slotStores[slot]) == 0 {
+		return false
+	}
+	if strings.HasPrefix(slot, "var:") && strings.Contains(slot, "@F@") {
+		return false
+	}
+	for _, usr := range l.slotStores[slot] {
+		if usr == "" {
+			return false
+		}
+	}
+	return true
+}
+
+func (l *linker) vcallTargets(lbl model.Label) []int32 {
+	// Classes derived from the static class.
+	derived := map[string]bool{}
+	if lbl.Class != "" {
+		derived[lbl.Class] = true
+		for changed := true; changed; {
+			changed = false
+			for c, bases := range l.bases {
+				if derived[c] {
+					continue
+				}
+				for _, b := range bases {
+					if derived[b] {
+						derived[c] = true
+						changed = true
+						break
+					}
+				}
+			}
+		}
+	}
+	seen := map[string]bool{}
+	var ids []int32
+	var walk func(m string)
+	walk = func(m string) {
+		if seen[m] {
+			return
+		}
+		seen[m] = true
+		if fi := l.byUSR[m]; fi != nil {
+			cls := l.methodCls[m]
+			if lbl.Class == "" || cls == "" || derived[cls] || m == lbl.Target {
+				ids = appendID(ids, fi.id)
+			}
+		}
+		for _, o := range l.overriders[m] {
+			walk(o)
+		}
+	}
+	walk(lbl.Target)
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids
+}
