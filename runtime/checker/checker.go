@@ -14,6 +14,7 @@ package checker
 import (
 	"fmt"
 	"sort"
+	"sync"
 
 	"github.com/kcfm-linux/kcfm/internal/automaton"
 	"github.com/kcfm-linux/kcfm/internal/model"
@@ -68,6 +69,9 @@ type Model struct {
 	closures [][][]int32 // per function, per state, lazily
 	startup  [model.MaxSyscallNr + 1]bool
 	escaping []bool
+
+	symOnce sync.Once
+	symIdx  map[symbolKey]int32
 }
 
 // escapeFlags mark functions that library code may call back.
