@@ -1,0 +1,754 @@
+package libcsum
+
+import (
+	"fmt"
+	"math/bits"
+	"sort"
+
+	"github.com/kcfm-linux/kcfm/internal/sysnum"
+)
+
+// The analysis works on "segments": the executable sections are cut at
+// every known code boundary (exported symbol starts and ends, FDE starts and
+// ends from .eh_frame, direct call targets, branch targets outside the
+// branching segment, code addresses in data relocations or materialised in
+// code, IFUNC candidates). Each segment is decoded by linear sweep from its
+// start (so x86 decoding re-synchronises at every boundary), and everything
+// in a segment is assumed reachable once the segment is entered: a
+// flow-insensitive over-approximation inside a segment. Control leaving a
+// segment (call, jump, conditional branch, fall-through off the end) is an
+// edge in the segment graph.
+
+const (
+	nodeIND = -1 // virtual node: target of unresolved indirect calls
+)
+
+type nodeKind uint8
+
+const (
+	nSeg   nodeKind = iota
+	nIFunc          // IFUNC: edges to the resolver's candidates
+	nInd            // unresolved indirect call: edges to every address-taken code segment
+	nExt            // external function (not defined in this library)
+)
+
+type edge struct {
+	to    int
+	site  int  // instruction index in the source segment's code (transfer point); -1: none (virtual)
+	after bool // the state after instruction site (fall-through off the end)
+}
+
+type node struct {
+	kind     nodeKind
+	lo, hi   uint64 // segment range
+	strong   bool   // starts at a strong boundary (symbol/FDE)
+	insts    []inst
+	leaders  map[int][]int // inst index -> predecessor inst indices (for leaders only)
+	hasJmpInd bool
+	out      []edge
+	in       []int // source nodes (for re-processing)
+	localSys []int
+	unknown  []uint64 // sites with non-constant numbers
+	dep      uint64   // registers whose value at entry flows into a syscall number
+	loads    bool     // dlopen machinery
+	name     string   // nIFunc / nExt: resolver address or symbol
+}
+
+type analysis struct {
+	im      *image
+	info    archInfo
+	table   *sysnum.Table
+	bounds  map[uint64]bool // boundary addresses
+	strong  map[uint64]bool
+	nodes   []*node
+	segIdx  []int // node indices of segments sorted by lo
+	ifuncOf map[uint64]int // resolver address -> node
+	extOf   map[string]int
+	indNode int
+	taken   map[uint64]bool // address-taken code (targets of unresolved indirect calls)
+	resolverSeg map[int]bool
+	traceMemo map[traceKey]traceRes
+	warnings []string
+}
+
+type traceKey struct {
+	node, site int
+	after      bool
+	reg        int8
+}
+
+type traceRes struct {
+	consts  []int64
+	deps    uint64
+	unknown bool
+}
+
+func (a *analysis) decode(lo, hi uint64) []inst {
+	b := a.im.bytesAt(lo, int(hi-lo))
+	if a.im.arch == sysnum.X86_64 {
+		return decodeX86(b, lo, a.im)
+	}
+	return decodeA64(b, lo, a.im)
+}
+
+// buildSegments computes boundaries to a fixed point and decodes segments.
+func (a *analysis) buildSegments() {
+	im := a.im
+	a.bounds, a.strong = map[uint64]bool{}, map[uint64]bool{}
+	addStrong := func(x uint64) {
+		if im.isCode(x) {
+			a.bounds[x], a.strong[x] = true, true
+		}
+	}
+	for _, t := range im.text {
+		addStrong(t.lo)
+	}
+	for _, s := range im.syms {
+		addStrong(s.value)
+		if s.size > 0 {
+			addStrong(s.value + s.size)
+		}
+	}
+	for _, f := range im.fdes {
+		addStrong(f.lo)
+		addStrong(f.hi)
+	}
+	if e := im.f.Entry; e != 0 {
+		addStrong(e)
+	}
+	for _, p := range im.dataCodePtrs {
+		a.bounds[p] = true
+	}
+	for r := range im.ifuncResolvers {
+		if im.isCode(r) {
+			a.bounds[r] = true
+		}
+	}
+	// iterate: decode, collect new boundaries
+	for iter := 0; iter < 20; iter++ {
+		a.layout()
+		added := 0
+		add := func(x uint64) {
+			if im.isCode(x) && !a.bounds[x] {
+				a.bounds[x] = true
+				added++
+			}
+		}
+		for _, ni := range a.segIdx {
+			n := a.nodes[ni]
+			for _, in := range n.insts {
+				switch in.kind {
+				case kCall:
+					add(in.target)
+				case kJmp, kJcc:
+					if in.target < n.lo || in.target >= n.hi {
+						add(in.target)
+					}
+				}
+				if in.ref != 0 {
+					add(in.ref)
+				}
+				if in.load != 0 {
+					if r, ok := im.relocs[in.load]; ok && r.known && !r.ifunc {
+						add(r.value)
+					}
+				}
+				if (in.kind == kCallInd || in.kind == kJmpInd) && in.slot {
+					if r, ok := im.relocs[in.target]; ok && r.known && !r.ifunc && r.kind != relIRelative {
+						add(r.value)
+					}
+				}
+			}
+		}
+		if added == 0 {
+			return
+		}
+	}
+	a.warnings = append(a.warnings, "segment boundaries did not converge in 20 rounds")
+}
+
+// layout (re)creates segment nodes from the boundary set.
+func (a *analysis) layout() {
+	var bs []uint64
+	for b := range a.bounds {
+		bs = append(bs, b)
+	}
+	sort.Slice(bs, func(i, j int) bool { return bs[i] < bs[j] })
+	old := map[uint64]*node{}
+	for _, ni := range a.segIdx {
+		n := a.nodes[ni]
+		old[n.lo] = n
+	}
+	a.nodes = a.nodes[:0]
+	a.segIdx = a.segIdx[:0]
+	for i, lo := range bs {
+		hi := uint64(0)
+		for _, t := range a.im.text {
+			if t.has(lo) {
+				hi = t.hi
+			}
+		}
+		if i+1 < len(bs) && bs[i+1] < hi {
+			hi = bs[i+1]
+		}
+		if hi <= lo {
+			continue
+		}
+		var n *node
+		if o, ok := old[lo]; ok && o.hi == hi {
+			n = o
+		} else {
+			n = &node{kind: nSeg, lo: lo, hi: hi, insts: a.decode(lo, hi)}
+		}
+		n.strong = a.strong[lo]
+		a.segIdx = append(a.segIdx, len(a.nodes))
+		a.nodes = append(a.nodes, n)
+	}
+}
+
+// segAt returns the node index of the segment containing x, or -1.
+func (a *analysis) segAt(x uint64) int {
+	i := sort.Search(len(a.segIdx), func(i int) bool { return a.nodes[a.segIdx[i]].hi > x })
+	if i < len(a.segIdx) && a.nodes[a.segIdx[i]].lo <= x {
+		return a.segIdx[i]
+	}
+	return -1
+}
+
+func (a *analysis) newNode(n *node) int {
+	a.nodes = append(a.nodes, n)
+	return len(a.nodes) - 1
+}
+
+// ifuncNode returns the node standing for an IFUNC with the given resolver.
+func (a *analysis) ifuncNode(resolver uint64) int {
+	if i, ok := a.ifuncOf[resolver]; ok {
+		return i
+	}
+	i := a.newNode(&node{kind: nIFunc, name: fmt.Sprintf("ifunc@%#x", resolver)})
+	a.ifuncOf[resolver] = i
+	rs := a.segAt(resolver)
+	if rs < 0 {
+		a.nodes[i].unknown = append(a.nodes[i].unknown, resolver)
+		return i
+	}
+	a.resolverSeg[rs] = true
+	// Candidates: code addresses the resolver materialises; the resolver may
+	// delegate to a helper, so look one call/jump deep.
+	seen := map[int]bool{}
+	var scan func(s, depth int)
+	scan = func(s, depth int) {
+		if seen[s] || depth > 2 {
+			return
+		}
+		seen[s] = true
+		a.resolverSeg[s] = true
+		for _, in := range a.nodes[s].insts {
+			if in.ref != 0 {
+				if t := a.segAt(in.ref); t >= 0 {
+					a.nodes[i].out = append(a.nodes[i].out, edge{to: t, site: -1})
+				}
+			}
+			if in.load != 0 {
+				if r, ok := a.im.relocs[in.load]; ok && r.known && a.im.isCode(r.value) {
+					if t := a.segAt(r.value); t >= 0 {
+						a.nodes[i].out = append(a.nodes[i].out, edge{to: t, site: -1})
+					}
+				}
+			}
+			if in.kind == kCall || in.kind == kJmp || in.kind == kJcc {
+				if t := a.segAt(in.target); t >= 0 && t != s {
+					scan(t, depth+1)
+				}
+			}
+		}
+	}
+	scan(rs, 0)
+	if len(a.nodes[i].out) == 0 {
+		a.warnings = append(a.warnings, fmt.Sprintf("IFUNC resolver %#x: no candidate implementations found", resolver))
+	}
+	return i
+}
+
+func (a *analysis) extNode(sym string) int {
+	if i, ok := a.extOf[sym]; ok {
+		return i
+	}
+	i := a.newNode(&node{kind: nExt, name: sym})
+	a.extOf[sym] = i
+	return i
+}
+
+// slotTarget resolves a call/jump through memory slot s (GOT/PLT entry).
+func (a *analysis) slotTarget(s uint64) int {
+	r, ok := a.im.relocs[s]
+	if !ok {
+		return a.indNode
+	}
+	switch {
+	case r.kind == relIRelative:
+		return a.ifuncNode(r.value)
+	case r.kind == relSymbol && r.ifunc:
+		return a.ifuncNode(r.value)
+	case r.known:
+		if t := a.segAt(r.value); t >= 0 {
+			return t
+		}
+		return a.indNode
+	case r.kind == relSymbol:
+		return a.extNode(r.sym)
+	}
+	return a.indNode
+}
+
+// buildEdges creates the segment graph.
+func (a *analysis) buildEdges() {
+	im := a.im
+	a.ifuncOf, a.extOf, a.resolverSeg = map[uint64]int{}, map[string]int{}, map[int]bool{}
+	a.indNode = a.newNode(&node{kind: nInd, name: "indirect"})
+	// IFUNC resolvers first, so that resolverSeg is known
+	for r := range im.ifuncResolvers {
+		a.ifuncNode(r)
+	}
+	a.taken = map[uint64]bool{}
+	for _, p := range im.dataCodePtrs {
+		if !im.ifuncResolvers[p] {
+			a.taken[p] = true
+		}
+	}
+	segs := append([]int(nil), a.segIdx...)
+	for k, ni := range segs {
+		n := a.nodes[ni]
+		n.leaders = map[int][]int{}
+		idx := map[uint64]int{}
+		for i, in := range n.insts {
+			idx[in.addr] = i
+		}
+		link := func(to, site int, after bool) {
+			if to >= 0 {
+				n.out = append(n.out, edge{to: to, site: site, after: after})
+			}
+		}
+		for i, in := range n.insts {
+			switch in.kind {
+			case kCall:
+				link(a.segAt(in.target), i, false)
+			case kJmp, kJcc:
+				if j, ok := idx[in.target]; ok {
+					n.leaders[j] = append(n.leaders[j], i)
+				} else if in.target < n.lo || in.target >= n.hi {
+					link(a.segAt(in.target), i, false)
+				} else { // into the middle of an instruction of this segment: give up precision
+					n.hasJmpInd = true
+				}
+			case kCallInd:
+				if in.slot {
+					link(a.slotTarget(in.target), i, false)
+				} else {
+					link(a.indNode, i, false)
+				}
+			case kJmpInd:
+				if in.slot {
+					link(a.slotTarget(in.target), i, false)
+				} else {
+					// jump table or tail call through a pointer
+					n.hasJmpInd = true
+					link(a.indNode, i, false)
+				}
+			case kBad:
+				n.hasJmpInd = true // could be anything: treat like an unknown jump
+			}
+			if in.ref != 0 && !a.resolverSeg[ni] {
+				a.taken[in.ref] = true
+			}
+			if in.load != 0 {
+				if r, ok := im.relocs[in.load]; ok && r.known && im.isCode(r.value) && !a.resolverSeg[ni] {
+					if r.ifunc || r.kind == relIRelative {
+						// pointer to an IFUNC: calls through it reach the candidates
+						link(a.ifuncNode(r.value), i, false)
+					} else {
+						a.taken[r.value] = true
+					}
+				}
+			}
+		}
+		// fall-through off the end
+		if len(n.insts) > 0 {
+			last := n.insts[len(n.insts)-1]
+			if last.kind != kJmp && last.kind != kRet && last.kind != kJmpInd && last.kind != kStop && k+1 < len(segs) && a.nodes[segs[k+1]].lo == n.hi {
+				link(segs[k+1], len(n.insts)-1, true)
+			}
+		}
+		// leaders after terminators and fall-through predecessors
+		for i := 1; i < len(n.insts); i++ {
+			p := n.insts[i-1]
+			if _, isLeader := n.leaders[i]; isLeader && p.kind != kJmp && p.kind != kRet && p.kind != kJmpInd && p.kind != kStop {
+				n.leaders[i] = append(n.leaders[i], i-1)
+			} else if !isLeader && (p.kind == kJmp || p.kind == kRet || p.kind == kJmpInd || p.kind == kStop) {
+				n.leaders[i] = nil
+			}
+		}
+	}
+	// Indirect jumps (jump tables) may reach any code of their function:
+	// link every segment between the enclosing strong boundaries.
+	for k, ni := range segs {
+		n := a.nodes[ni]
+		if !n.hasJmpInd {
+			continue
+		}
+		lo := k
+		for lo > 0 && !a.nodes[segs[lo]].strong {
+			lo--
+		}
+		hi := k + 1
+		for hi < len(segs) && !a.nodes[segs[hi]].strong {
+			hi++
+		}
+		for j := lo; j < hi; j++ {
+			if j != k {
+				n.out = append(n.out, edge{to: segs[j], site: -2})
+				a.nodes[segs[j]].hasJmpInd = true // entered in the middle: unknown join points
+			}
+		}
+	}
+	// the indirect node reaches every address-taken segment
+	ind := a.nodes[a.indNode]
+	var takenSegs []int
+	seen := map[int]bool{}
+	for t := range a.taken {
+		if s := a.segAt(t); s >= 0 && !seen[s] {
+			seen[s] = true
+			takenSegs = append(takenSegs, s)
+		}
+	}
+	sort.Ints(takenSegs)
+	for _, s := range takenSegs {
+		ind.out = append(ind.out, edge{to: s, site: -1})
+	}
+	for i, n := range a.nodes {
+		for _, e := range n.out {
+			a.nodes[e.to].in = append(a.nodes[e.to].in, i)
+		}
+	}
+}
+
+// trace walks backward from (site, after) in node ni to find the values
+// register reg can hold there.
+func (a *analysis) trace(ni, site int, after bool, reg int8) traceRes {
+	k := traceKey{ni, site, after, reg}
+	if r, ok := a.traceMemo[k]; ok {
+		return r
+	}
+	n := a.nodes[ni]
+	var res traceRes
+	type st struct {
+		i   int
+		reg int8
+	}
+	seen := map[st]bool{}
+	var work []st
+	start := site
+	if !after {
+		start = site - 1
+	}
+	push := func(i int, r int8) {
+		s := st{i, r}
+		if !seen[s] {
+			seen[s] = true
+			work = append(work, s)
+		}
+	}
+	// entering instruction start+1 from its predecessors
+	var preds func(i int, r int8)
+	preds = func(i int, r int8) {
+		// predecessors of instruction i
+		if i == 0 {
+			res.deps |= 1 << uint(r)
+			return
+		}
+		if ps, ok := n.leaders[i]; ok {
+			if len(ps) == 0 || n.hasJmpInd {
+				if len(ps) == 0 && !n.hasJmpInd {
+					return // unreachable from inside and not a segment start: dead code
+				}
+				res.unknown = true
+				if len(ps) == 0 {
+					return
+				}
+			}
+			for _, p := range ps {
+				push(p, r)
+			}
+			return
+		}
+		push(i-1, r)
+	}
+	if start < 0 {
+		preds(0, reg)
+	} else {
+		push(start, reg)
+	}
+	steps := 0
+	for len(work) > 0 && !res.unknown {
+		s := work[len(work)-1]
+		work = work[:len(work)-1]
+		if steps++; steps > 20000 {
+			res.unknown = true
+			break
+		}
+		in := &n.insts[s.i]
+		if in.def != dNone && in.reg == s.reg {
+			switch in.def {
+			case dConst:
+				res.consts = append(res.consts, in.val)
+				continue
+			case dCopy:
+				preds(s.i, in.src)
+				continue
+			default:
+				res.unknown = true
+				continue
+			}
+		}
+		if in.clobber&(1<<uint(s.reg)) != 0 || in.kind == kBad {
+			res.unknown = true
+			continue
+		}
+		preds(s.i, s.reg)
+	}
+	a.traceMemo[k] = res
+	return res
+}
+
+func (a *analysis) addConsts(n *node, cs []int64, site uint64) {
+	for _, c := range cs {
+		if c < 0 || c > int64(a.table.Max()) || a.table.Name(int(c)) == "" {
+			n.unknown = append(n.unknown, site)
+			continue
+		}
+		n.localSys = append(n.localSys, int(c))
+	}
+}
+
+// propagate finds syscall sites and resolves register dependencies across
+// edges to a fixed point.
+func (a *analysis) propagate() {
+	a.traceMemo = map[traceKey]traceRes{}
+	var work []int
+	inWork := map[int]bool{}
+	for _, ni := range a.segIdx {
+		n := a.nodes[ni]
+		for i, in := range n.insts {
+			if in.kind != kSyscall {
+				continue
+			}
+			r := a.trace(ni, i, false, a.info.nrReg)
+			a.addConsts(n, r.consts, in.addr)
+			if r.unknown {
+				n.unknown = append(n.unknown, in.addr)
+			}
+			if r.deps&^n.dep != 0 {
+				n.dep |= r.deps
+				if !inWork[ni] {
+					work, inWork[ni] = append(work, ni), true
+				}
+			}
+		}
+	}
+	// virtual nodes: dependency = union of successors'
+	for len(work) > 0 {
+		ti := work[0]
+		work = work[1:]
+		inWork[ti] = false
+		t := a.nodes[ti]
+		for _, si := range uniq(t.in) {
+			s := a.nodes[si]
+			for _, e := range s.out {
+				if e.to != ti {
+					continue
+				}
+				var newDeps uint64
+				if s.kind != nSeg || e.site < 0 {
+					newDeps = t.dep // virtual/range edges: pass the dependency up unchanged
+					if s.kind == nSeg && e.site == -2 {
+						// jump-table range edge: the register comes from somewhere in this segment
+						s.unknown = append(s.unknown, s.lo)
+						newDeps = 0
+					}
+				} else {
+					for r := 0; r < 64; r++ {
+						if t.dep&(1<<uint(r)) == 0 {
+							continue
+						}
+						res := a.trace(si, e.site, e.after, int8(r))
+						a.addConsts(s, res.consts, s.insts[e.site].addr)
+						if res.unknown {
+							s.unknown = append(s.unknown, s.insts[e.site].addr)
+						}
+						newDeps |= res.deps
+					}
+				}
+				if newDeps&^s.dep != 0 {
+					s.dep |= newDeps
+					if !inWork[si] {
+						work, inWork[si] = append(work, si), true
+					}
+				}
+			}
+		}
+	}
+}
+
+func uniq(xs []int) []int {
+	sort.Ints(xs)
+	out := xs[:0]
+	for i, x := range xs {
+		if i == 0 || x != xs[i-1] {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// bitset of syscall numbers
+type bitset []uint64
+
+func (b bitset) set(i int)          { b[i/64] |= 1 << uint(i%64) }
+func (b bitset) or(c bitset) bool {
+	ch := false
+	for i := range b {
+		if n := b[i] | c[i]; n != b[i] {
+			b[i], ch = n, true
+		}
+	}
+	return ch
+}
+func (b bitset) list() []int {
+	var out []int
+	for i, w := range b {
+		for w != 0 {
+			t := bits.TrailingZeros64(w)
+			out = append(out, i*64+t)
+			w &= w - 1
+		}
+	}
+	return out
+}
+
+type closure struct {
+	sys     []bitset
+	unknown []bool
+	loads   []bool
+	unkSite []uint64 // one example site
+}
+
+// close computes, for every node, the union over all reachable nodes
+// (Tarjan SCC, then reverse topological accumulation).
+func (a *analysis) close() closure {
+	N := len(a.nodes)
+	words := (a.table.Max() + 64) / 64
+	c := closure{sys: make([]bitset, N), unknown: make([]bool, N), loads: make([]bool, N), unkSite: make([]uint64, N)}
+	index := make([]int, N)
+	low := make([]int, N)
+	onStack := make([]bool, N)
+	comp := make([]int, N)
+	for i := range index {
+		index[i] = -1
+	}
+	var stack []int
+	var comps [][]int
+	counter := 0
+	// iterative Tarjan
+	type frame struct{ v, ei int }
+	for root := 0; root < N; root++ {
+		if index[root] >= 0 {
+			continue
+		}
+		call := []frame{{root, 0}}
+		index[root], low[root] = counter, counter
+		counter++
+		stack = append(stack, root)
+		onStack[root] = true
+		for len(call) > 0 {
+			f := &call[len(call)-1]
+			v := f.v
+			if f.ei < len(a.nodes[v].out) {
+				w := a.nodes[v].out[f.ei].to
+				f.ei++
+				if index[w] < 0 {
+					index[w], low[w] = counter, counter
+					counter++
+					stack = append(stack, w)
+					onStack[w] = true
+					call = append(call, frame{w, 0})
+				} else if onStack[w] && index[w] < low[v] {
+					low[v] = index[w]
+				}
+				continue
+			}
+			if low[v] == index[v] {
+				var cc []int
+				for {
+					w := stack[len(stack)-1]
+					stack = stack[:len(stack)-1]
+					onStack[w] = false
+					comp[w] = len(comps)
+					cc = append(cc, w)
+					if w == v {
+						break
+					}
+				}
+				comps = append(comps, cc)
+			}
+			call = call[:len(call)-1]
+			if len(call) > 0 {
+				p := call[len(call)-1].v
+				if low[v] < low[p] {
+					low[p] = low[v]
+				}
+			}
+		}
+	}
+	// components are produced in reverse topological order (sinks first)
+	csys := make([]bitset, len(comps))
+	cunk := make([]bool, len(comps))
+	cload := make([]bool, len(comps))
+	csite := make([]uint64, len(comps))
+	for ci, cc := range comps {
+		bs := make(bitset, words)
+		for _, v := range cc {
+			n := a.nodes[v]
+			for _, s := range n.localSys {
+				bs.set(s)
+			}
+			if len(n.unknown) > 0 {
+				cunk[ci] = true
+				if csite[ci] == 0 {
+					csite[ci] = n.unknown[0]
+				}
+			}
+			if n.loads {
+				cload[ci] = true
+			}
+			for _, e := range n.out {
+				d := comp[e.to]
+				if d != ci {
+					bs.or(csys[d])
+					if cunk[d] {
+						cunk[ci] = true
+						if csite[ci] == 0 {
+							csite[ci] = csite[d]
+						}
+					}
+					cload[ci] = cload[ci] || cload[d]
+				}
+			}
+		}
+		csys[ci] = bs
+	}
+	for v := 0; v < N; v++ {
+		ci := comp[v]
+		c.sys[v], c.unknown[v], c.loads[v], c.unkSite[v] = csys[ci], cunk[ci], cload[ci], csite[ci]
+	}
+	return c
+}

@@ -1,0 +1,621 @@
+package libcsum
+
+import (
+	"encoding/binary"
+	"strconv"
+	"strings"
+
+	"golang.org/x/arch/arm64/arm64asm"
+	"golang.org/x/arch/x86/x86asm"
+)
+
+// kind classifies an instruction's control flow.
+type kind uint8
+
+const (
+	kOther   kind = iota
+	kSyscall      // syscall / svc #0
+	kCall         // direct call (target)
+	kJmp          // direct unconditional jump (target)
+	kJcc          // direct conditional branch (target; falls through)
+	kRet
+	kCallInd // indirect call; slot set if through a known memory slot
+	kJmpInd  // indirect jump; slot set if through a known memory slot
+	kStop    // hlt, ud2, brk, udf, int3: no fall-through
+	kBad     // undecodable byte(s)
+)
+
+// def kinds: how an instruction sets its tracked destination register.
+type defKind uint8
+
+const (
+	dNone    defKind = iota
+	dConst           // reg = val
+	dCopy            // reg = src
+	dUnknown         // reg = something else
+)
+
+// inst is the architecture-neutral view of one instruction that the
+// analysis needs: control flow, and register effects for the backward
+// constant tracking of syscall numbers.
+type inst struct {
+	addr    uint64
+	size    uint8
+	kind    kind
+	def     defKind
+	reg     int8 // register set by def (canonical index), -1 if none
+	src     int8 // dCopy source
+	val     int64
+	clobber uint64 // other registers written with unknown values (bit per canonical reg)
+	target  uint64 // direct branch target, or memory slot for kCallInd/kJmpInd with slot
+	slot    bool
+	ref     uint64 // code address materialised (lea rip / adr / adrp+add)
+	load    uint64 // memory slot loaded into a register (GOT entry), 0 if none
+}
+
+const allRegs = ^uint64(0)
+
+// archInfo describes the calling convention used by the analysis.
+type archInfo struct {
+	nrReg      int8    // register holding the syscall number
+	argRegs    []int8  // integer argument registers, in order
+	callClob   uint64  // registers a call may change
+	sysClob    uint64  // registers the syscall instruction changes
+	regName    []string
+}
+
+func regMask(rs ...int) uint64 {
+	var m uint64
+	for _, r := range rs {
+		m |= 1 << uint(r)
+	}
+	return m
+}
+
+// x86-64 canonical registers follow the hardware numbering.
+var x86Info = archInfo{
+	nrReg:    0,                                        // rax
+	argRegs:  []int8{7, 6, 2, 1, 8, 9},                 // rdi rsi rdx rcx r8 r9
+	callClob: regMask(0, 1, 2, 6, 7, 8, 9, 10, 11, 4), // rax rcx rdx rsi rdi r8-r11 (+rsp)
+	sysClob:  regMask(0, 1, 11),                        // rax rcx r11
+	regName:  []string{"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"},
+}
+
+var arm64Info = func() archInfo {
+	names := make([]string, 32)
+	for i := range names {
+		names[i] = "x" + strconv.Itoa(i)
+	}
+	names[31] = "sp"
+	var clob uint64
+	for i := 0; i <= 18; i++ {
+		clob |= 1 << uint(i)
+	}
+	clob |= 1 << 30
+	return archInfo{
+		nrReg:    8,
+		argRegs:  []int8{0, 1, 2, 3, 4, 5, 6, 7},
+		callClob: clob,
+		sysClob:  regMask(0),
+		regName:  names,
+	}
+}()
+
+// ---------------------------------------------------------------- x86-64
+
+// x86Reg maps an x86asm register to (canonical index, width in bits).
+func x86Reg(r x86asm.Reg) (int8, int) {
+	switch {
+	case r >= x86asm.RAX && r <= x86asm.R15:
+		return int8(r - x86asm.RAX), 64
+	case r >= x86asm.EAX && r <= x86asm.R15L:
+		return int8(r - x86asm.EAX), 32
+	case r >= x86asm.AX && r <= x86asm.R15W:
+		return int8(r - x86asm.AX), 16
+	case r >= x86asm.AL && r <= x86asm.BL:
+		return int8(r - x86asm.AL), 8
+	case r >= x86asm.AH && r <= x86asm.BH:
+		return int8(r - x86asm.AH), 8
+	case r >= x86asm.SPB && r <= x86asm.R15B:
+		return int8(r-x86asm.SPB) + 4, 8
+	}
+	return -1, 0
+}
+
+// x86 ops that do not write their first operand.
+var x86NoWrite = map[x86asm.Op]bool{
+	x86asm.CMP: true, x86asm.TEST: true, x86asm.PUSH: true, x86asm.BT: true,
+	x86asm.UCOMISS: true, x86asm.UCOMISD: true, x86asm.COMISS: true, x86asm.COMISD: true,
+	x86asm.PTEST: true, x86asm.NOP: true, x86asm.PREFETCHT0: true, x86asm.PREFETCHT1: true,
+	x86asm.PREFETCHT2: true, x86asm.PREFETCHNTA: true, x86asm.PREFETCHW: true, x86asm.CLFLUSH: true,
+	x86asm.WRFSBASE: true, x86asm.WRGSBASE: true, x86asm.OUT: true, x86asm.INVLPG: true,
+}
+
+// implicit GPR writes of x86 ops (beyond the explicit first operand).
+var x86Implicit = map[x86asm.Op]uint64{
+	x86asm.CPUID: regMask(0, 1, 2, 3), x86asm.RDTSC: regMask(0, 2), x86asm.RDTSCP: regMask(0, 1, 2),
+	x86asm.MUL: regMask(0, 2), x86asm.DIV: regMask(0, 2), x86asm.IDIV: regMask(0, 2),
+	x86asm.CQO: regMask(2), x86asm.CDQ: regMask(2), x86asm.CWD: regMask(2),
+	x86asm.CDQE: regMask(0), x86asm.CWDE: regMask(0), x86asm.CBW: regMask(0),
+	x86asm.CMPXCHG: regMask(0), x86asm.CMPXCHG8B: regMask(0, 2), x86asm.CMPXCHG16B: regMask(0, 2),
+	x86asm.LODSB: regMask(0, 6, 1), x86asm.LODSW: regMask(0, 6, 1), x86asm.LODSD: regMask(0, 6, 1), x86asm.LODSQ: regMask(0, 6, 1),
+	x86asm.STOSB: regMask(7, 1), x86asm.STOSW: regMask(7, 1), x86asm.STOSD: regMask(7, 1), x86asm.STOSQ: regMask(7, 1),
+	x86asm.MOVSB: regMask(6, 7, 1), x86asm.MOVSW: regMask(6, 7, 1), x86asm.MOVSD: regMask(6, 7, 1), x86asm.MOVSQ: regMask(6, 7, 1),
+	x86asm.CMPSB: regMask(6, 7, 1), x86asm.CMPSW: regMask(6, 7, 1), x86asm.CMPSD: regMask(6, 7, 1), x86asm.CMPSQ: regMask(6, 7, 1),
+	x86asm.SCASB: regMask(7, 1), x86asm.SCASW: regMask(7, 1), x86asm.SCASD: regMask(7, 1), x86asm.SCASQ: regMask(7, 1),
+	x86asm.LOOP: regMask(1), x86asm.LOOPE: regMask(1), x86asm.LOOPNE: regMask(1),
+	x86asm.XGETBV: regMask(0, 2), x86asm.RDMSR: regMask(0, 2),
+	x86asm.PUSH: regMask(4), x86asm.POP: regMask(4), x86asm.LEAVE: regMask(4, 5), x86asm.ENTER: regMask(4, 5),
+	x86asm.XLATB: regMask(0), x86asm.LAHF: regMask(0), x86asm.IN: regMask(0),
+	x86asm.PUSHF: regMask(4), x86asm.POPF: regMask(4), x86asm.PUSHFQ: regMask(4), x86asm.POPFQ: regMask(4),
+}
+
+// decodeX86 decodes [addr, addr+len(b)) by linear sweep.
+func decodeX86(b []byte, addr uint64, im *image) []inst {
+	out := make([]inst, 0, len(b)/4)
+	for off := 0; off < len(b); {
+		a := addr + uint64(off)
+		in := inst{addr: a, reg: -1, src: -1}
+		if n := vexNoModRM(b[off:]); n > 0 {
+			in.size = uint8(n)
+			out = append(out, in)
+			off += n
+			continue
+		}
+		if n := pkru(b[off:]); n > 0 { // rdpkru/wrpkru: not in x86asm
+			in.size = uint8(n)
+			in.clobber = regMask(0, 1, 2)
+			out = append(out, in)
+			off += n
+			continue
+		}
+		xi, err := x86asm.Decode(b[off:], 64)
+		if err != nil || xi.Len == 0 {
+			if n := evexLen(b[off:]); n > 0 {
+				// AVX-512: no control flow; it may write a GPR (e.g. vmovd r32, xmm): clobber all.
+				in.size = uint8(n)
+				in.clobber = allRegs
+				out = append(out, in)
+				off += n
+				continue
+			}
+			in.size, in.kind = 1, kBad
+			out = append(out, in)
+			off++
+			continue
+		}
+		in.size = uint8(xi.Len)
+		next := a + uint64(xi.Len)
+		x86Semantics(&in, &xi, next, im)
+		out = append(out, in)
+		off += xi.Len
+	}
+	return out
+}
+
+func ripMem(arg x86asm.Arg, next uint64) (uint64, bool) {
+	m, ok := arg.(x86asm.Mem)
+	if !ok || m.Base != x86asm.RIP || m.Index != 0 {
+		return 0, false
+	}
+	return uint64(int64(next) + m.Disp), true
+}
+
+func x86Semantics(in *inst, xi *x86asm.Inst, next uint64, im *image) {
+	op := xi.Op
+	a0, a1 := xi.Args[0], xi.Args[1]
+	switch op {
+	case x86asm.SYSCALL:
+		in.kind = kSyscall
+		in.clobber = x86Info.sysClob
+		return
+	case x86asm.INT:
+		if imm, ok := a0.(x86asm.Imm); ok && imm == 0x80 {
+			in.kind = kSyscall // 32-bit ABI gate: number in eax, reported like any site
+			in.clobber = regMask(0)
+			return
+		}
+		in.kind, in.clobber = kOther, allRegs
+		return
+	case x86asm.SYSENTER:
+		in.kind, in.clobber = kSyscall, allRegs
+		return
+	case x86asm.CALL:
+		in.clobber = x86Info.callClob
+		switch t := a0.(type) {
+		case x86asm.Rel:
+			in.kind, in.target = kCall, uint64(int64(next)+int64(t))
+		default:
+			in.kind = kCallInd
+			if s, ok := ripMem(a0, next); ok {
+				in.target, in.slot = s, true
+			}
+		}
+		return
+	case x86asm.JMP:
+		switch t := a0.(type) {
+		case x86asm.Rel:
+			in.kind, in.target = kJmp, uint64(int64(next)+int64(t))
+		default:
+			in.kind = kJmpInd
+			if s, ok := ripMem(a0, next); ok {
+				in.target, in.slot = s, true
+			}
+		}
+		return
+	case x86asm.JA, x86asm.JAE, x86asm.JB, x86asm.JBE, x86asm.JE, x86asm.JNE, x86asm.JG, x86asm.JGE,
+		x86asm.JL, x86asm.JLE, x86asm.JO, x86asm.JNO, x86asm.JP, x86asm.JNP, x86asm.JS, x86asm.JNS,
+		x86asm.JCXZ, x86asm.JECXZ, x86asm.JRCXZ, x86asm.LOOP, x86asm.LOOPE, x86asm.LOOPNE:
+		if t, ok := a0.(x86asm.Rel); ok {
+			in.kind, in.target = kJcc, uint64(int64(next)+int64(t))
+		} else {
+			in.kind = kJmpInd
+		}
+		in.clobber = x86Implicit[op]
+		return
+	case x86asm.RET, x86asm.IRET, x86asm.IRETQ, x86asm.LRET:
+		in.kind = kRet
+		return
+	case x86asm.HLT, x86asm.UD2, x86asm.UD1, x86asm.UD0:
+		in.kind = kStop
+		return
+	}
+	in.clobber = x86Implicit[op]
+	if xi.Prefix[0] != 0 {
+		for _, p := range xi.Prefix {
+			if p == 0 {
+				break
+			}
+			if p&0xff == 0xf3 || p&0xff == 0xf2 { // rep: rcx
+				switch op {
+				case x86asm.MOVSB, x86asm.MOVSW, x86asm.MOVSD, x86asm.MOVSQ, x86asm.STOSB, x86asm.STOSW, x86asm.STOSD, x86asm.STOSQ,
+					x86asm.CMPSB, x86asm.CMPSW, x86asm.CMPSD, x86asm.CMPSQ, x86asm.SCASB, x86asm.SCASW, x86asm.SCASD, x86asm.SCASQ,
+					x86asm.LODSB, x86asm.LODSW, x86asm.LODSD, x86asm.LODSQ:
+					in.clobber |= regMask(1)
+				}
+			}
+		}
+	}
+	// code address materialised / GOT slot loaded
+	if op == x86asm.LEA {
+		if t, ok := ripMem(a1, next); ok && im != nil && im.isCode(t) {
+			in.ref = t
+		}
+	}
+	if op == x86asm.MOV {
+		if t, ok := ripMem(a1, next); ok {
+			in.load = t
+		}
+	}
+	// explicit destination
+	dst, ok := a0.(x86asm.Reg)
+	if !ok {
+		if op == x86asm.XCHG || op == x86asm.XADD {
+			if r, ok := a1.(x86asm.Reg); ok {
+				if c, _ := x86Reg(r); c >= 0 {
+					in.clobber |= 1 << uint(c)
+				}
+			}
+		}
+		return
+	}
+	r, w := x86Reg(dst)
+	if r < 0 {
+		return // vector/segment register destination
+	}
+	if x86NoWrite[op] {
+		return
+	}
+	if op == x86asm.XCHG || op == x86asm.XADD {
+		if r2, ok := a1.(x86asm.Reg); ok {
+			if c, _ := x86Reg(r2); c >= 0 {
+				in.clobber |= 1 << uint(c)
+			}
+		}
+	}
+	in.reg, in.def = r, dUnknown
+	if w < 32 {
+		return // partial write: unknown
+	}
+	switch op {
+	case x86asm.MOV:
+		switch s := a1.(type) {
+		case x86asm.Imm:
+			v := int64(s)
+			if w == 32 {
+				v = int64(uint32(v))
+			}
+			in.def, in.val = dConst, v
+		case x86asm.Reg:
+			if c, sw := x86Reg(s); c >= 0 && sw == w {
+				in.def, in.src = dCopy, c
+			}
+		}
+	case x86asm.XOR, x86asm.SUB:
+		if s, ok := a1.(x86asm.Reg); ok && s == dst {
+			in.def, in.val = dConst, 0
+		}
+	case x86asm.OR:
+		if s, ok := a1.(x86asm.Imm); ok && int64(s) == -1 {
+			in.def, in.val = dConst, -1
+			if w == 32 {
+				in.val = int64(uint32(0xffffffff))
+			}
+		}
+	}
+}
+
+// ---------------------------------------------------------------- aarch64
+
+func a64Reg(a arm64asm.Arg) (int8, bool) {
+	switch r := a.(type) {
+	case arm64asm.Reg:
+		switch {
+		case r >= arm64asm.X0 && r <= arm64asm.X30:
+			return int8(r - arm64asm.X0), true
+		case r >= arm64asm.W0 && r <= arm64asm.W30:
+			return int8(r - arm64asm.W0), true
+		}
+	case arm64asm.RegSP:
+		rr := arm64asm.Reg(r)
+		switch {
+		case rr >= arm64asm.X0 && rr <= arm64asm.X30:
+			return int8(rr - arm64asm.X0), true
+		case rr >= arm64asm.W0 && rr <= arm64asm.W30:
+			return int8(rr - arm64asm.W0), true
+		}
+	}
+	return -1, false
+}
+
+func isZR(a arm64asm.Arg) bool {
+	r, ok := a.(arm64asm.Reg)
+	return ok && (r == arm64asm.XZR || r == arm64asm.WZR)
+}
+
+var a64NoWrite = map[arm64asm.Op]bool{
+	arm64asm.CMP: true, arm64asm.CMN: true, arm64asm.TST: true, arm64asm.CCMP: true, arm64asm.CCMN: true,
+	arm64asm.FCMP: true, arm64asm.FCMPE: true, arm64asm.FCCMP: true, arm64asm.FCCMPE: true,
+	arm64asm.PRFM: true, arm64asm.PRFUM: true, arm64asm.MSR: true, arm64asm.DMB: true, arm64asm.DSB: true, arm64asm.ISB: true,
+	arm64asm.HINT: true, arm64asm.NOP: true, arm64asm.SYS: true, arm64asm.DC: true, arm64asm.IC: true, arm64asm.TLBI: true,
+	arm64asm.AT: true, arm64asm.CLREX: true, arm64asm.YIELD: true, arm64asm.WFE: true, arm64asm.WFI: true, arm64asm.SEV: true, arm64asm.SEVL: true,
+}
+
+// loads that write their first two operands
+var a64Pair = map[arm64asm.Op]bool{
+	arm64asm.LDP: true, arm64asm.LDNP: true, arm64asm.LDPSW: true, arm64asm.LDXP: true, arm64asm.LDAXP: true,
+}
+
+func isA64Store(op arm64asm.Op) bool {
+	s := op.String()
+	return strings.HasPrefix(s, "ST") && !strings.HasPrefix(s, "STX") && !strings.HasPrefix(s, "STLX")
+}
+
+// decodeA64 decodes [addr, addr+len(b)) (4-byte instructions).
+func decodeA64(b []byte, addr uint64, im *image) []inst {
+	out := make([]inst, 0, len(b)/4)
+	// page[r]: value of an ADRP in r earlier in the same straight-line code
+	var page [32]uint64
+	var pageOK [32]bool
+	var loaded [32]uint64 // slot loaded into r by adrp+ldr
+	reset := func() {
+		page, pageOK, loaded = [32]uint64{}, [32]bool{}, [32]uint64{}
+	}
+	for off := 0; off+4 <= len(b); off += 4 {
+		a := addr + uint64(off)
+		in := inst{addr: a, size: 4, reg: -1, src: -1}
+		ai, err := arm64asm.Decode(b[off : off+4])
+		if err != nil {
+			w := binary.LittleEndian.Uint32(b[off:])
+			if w == 0 { // udf #0 / padding
+				in.kind = kStop
+			} else {
+				in.kind = kBad
+				in.clobber = allRegs
+			}
+			out = append(out, in)
+			reset()
+			continue
+		}
+		a64Semantics(&in, &ai, a, im, &page, &pageOK, &loaded)
+		if in.kind != kOther {
+			reset() // block boundary: keep the ADRP tracking local
+		}
+		out = append(out, in)
+	}
+	return out
+}
+
+func pcrel(a arm64asm.Arg, pc uint64) (uint64, bool) {
+	if p, ok := a.(arm64asm.PCRel); ok {
+		return uint64(int64(pc) + int64(p)), true
+	}
+	return 0, false
+}
+
+// memImm returns base register and immediate offset of an offset-mode
+// memory operand (arm64asm does not export the immediate, so it is read from
+// the operand's text).
+func memImm(a arm64asm.Arg) (int8, int64, arm64asm.AddrMode, bool) {
+	m, ok := a.(arm64asm.MemImmediate)
+	if !ok {
+		return -1, 0, 0, false
+	}
+	r, _ := a64Reg(m.Base)
+	s := m.String()
+	var imm int64
+	if i := strings.Index(s, "#"); i >= 0 {
+		j := i + 1
+		for j < len(s) && (s[j] == '-' || (s[j] >= '0' && s[j] <= '9')) {
+			j++
+		}
+		imm, _ = strconv.ParseInt(s[i+1:j], 10, 64)
+	}
+	return r, imm, m.Mode, true
+}
+
+func a64Semantics(in *inst, ai *arm64asm.Inst, pc uint64, im *image, page *[32]uint64, pageOK *[32]bool, loaded *[32]uint64) {
+	op := ai.Op
+	args := ai.Args
+	switch op {
+	case arm64asm.SVC:
+		in.kind, in.clobber = kSyscall, arm64Info.sysClob
+		return
+	case arm64asm.BL:
+		in.clobber = arm64Info.callClob
+		if t, ok := pcrel(args[0], pc); ok {
+			in.kind, in.target = kCall, t
+		}
+		return
+	case arm64asm.B:
+		if t, ok := pcrel(args[0], pc); ok {
+			in.kind, in.target = kJmp, t
+			return
+		}
+		for _, x := range args { // B.cond
+			if x == nil {
+				break
+			}
+			if t, ok := pcrel(x, pc); ok {
+				in.kind, in.target = kJcc, t
+			}
+		}
+		return
+	case arm64asm.CBZ, arm64asm.CBNZ, arm64asm.TBZ, arm64asm.TBNZ:
+		for _, x := range args {
+			if x == nil {
+				break
+			}
+			if t, ok := pcrel(x, pc); ok {
+				in.kind, in.target = kJcc, t
+			}
+		}
+		return
+	case arm64asm.BR:
+		in.kind = kJmpInd
+		if r, ok := a64Reg(args[0]); ok && loaded[r] != 0 {
+			in.target, in.slot = loaded[r], true
+		}
+		return
+	case arm64asm.BLR:
+		in.kind, in.clobber = kCallInd, arm64Info.callClob
+		if r, ok := a64Reg(args[0]); ok && loaded[r] != 0 {
+			in.target, in.slot = loaded[r], true
+		}
+		return
+	case arm64asm.RET, arm64asm.ERET:
+		in.kind = kRet
+		return
+	case arm64asm.BRK, arm64asm.HLT:
+		in.kind = kStop
+		return
+	}
+	// register writes
+	var writes []int8
+	if !a64NoWrite[op] && !isA64Store(op) && args[0] != nil {
+		if r, ok := a64Reg(args[0]); ok {
+			writes = append(writes, r)
+		}
+	}
+	if a64Pair[op] && args[1] != nil {
+		if r, ok := a64Reg(args[1]); ok {
+			writes = append(writes, r)
+		}
+	}
+	if s := op.String(); strings.HasPrefix(s, "STX") || strings.HasPrefix(s, "STLX") {
+		if r, ok := a64Reg(args[0]); ok {
+			writes = append(writes, r) // status register
+		}
+	}
+	for _, x := range args {
+		if x == nil {
+			break
+		}
+		if base, _, mode, ok := memImm(x); ok && base >= 0 && (mode == arm64asm.AddrPreIndex || mode == arm64asm.AddrPostIndex || mode == arm64asm.AddrPostReg) {
+			writes = append(writes, base)
+		}
+	}
+	for _, r := range writes {
+		in.clobber |= 1 << uint(r)
+	}
+	// known forms for the first destination
+	if len(writes) > 0 && writes[0] >= 0 {
+		dst := writes[0]
+		in.clobber &^= 1 << uint(dst)
+		in.reg, in.def = dst, dUnknown
+		if op == arm64asm.MOV {
+			switch s := args[1].(type) {
+			case arm64asm.Imm:
+				in.def, in.val = dConst, int64(s.Imm)
+			case arm64asm.Imm64:
+				in.def, in.val = dConst, int64(s.Imm)
+				if r, ok := args[0].(arm64asm.Reg); ok && r >= arm64asm.W0 && r <= arm64asm.WZR {
+					in.val = int64(uint32(s.Imm))
+				}
+			case arm64asm.Reg:
+				if isZR(s) {
+					in.def, in.val = dConst, 0
+				} else if c, ok := a64Reg(s); ok {
+					in.def, in.src = dCopy, c
+				}
+			}
+		}
+	}
+	// ADRP/ADR/ADD/LDR tracking of addresses
+	switch op {
+	case arm64asm.ADRP:
+		if r, ok := a64Reg(args[0]); ok {
+			if p, ok := args[1].(arm64asm.PCRel); ok {
+				page[r], pageOK[r] = uint64(int64(pc&^0xfff)+int64(p)), true
+			}
+		}
+		return
+	case arm64asm.ADR:
+		if t, ok := pcrel(args[1], pc); ok && im != nil && im.isCode(t) {
+			in.ref = t
+		}
+	case arm64asm.ADD:
+		if d, ok := a64Reg(args[0]); ok {
+			if s, ok := a64Reg(args[1]); ok && pageOK[s] {
+				var imm uint64
+				switch v := args[2].(type) {
+				case arm64asm.Imm:
+					imm = uint64(v.Imm)
+				case arm64asm.Imm64:
+					imm = v.Imm
+				case arm64asm.ImmShift:
+					str := strings.TrimPrefix(v.String(), "#")
+					if u, err := strconv.ParseUint(strings.TrimPrefix(str, "0x"), 16, 64); err == nil && strings.HasPrefix(str, "0x") {
+						imm = u
+					} else if u, err := strconv.ParseUint(str, 10, 64); err == nil {
+						imm = u
+					}
+				}
+				t := page[s] + imm
+				if im != nil && im.isCode(t) {
+					in.ref = t
+				}
+				for _, w := range writes {
+					pageOK[w], loaded[w] = false, 0
+				}
+				_ = d
+				return
+			}
+		}
+	case arm64asm.LDR:
+		if d, ok := a64Reg(args[0]); ok {
+			if base, imm, mode, ok := memImm(args[1]); ok && base >= 0 && mode == arm64asm.AddrOffset && pageOK[base] {
+				slot := page[base] + uint64(imm)
+				in.load = slot
+				for _, w := range writes {
+					pageOK[w], loaded[w] = false, 0
+				}
+				loaded[d] = slot
+				return
+			}
+		}
+	}
+	for _, w := range writes {
+		pageOK[w], loaded[w] = false, 0
+	}
+}
