@@ -761,3 +761,20 @@ func ChannelEnv(id string) string {
 	}
 	return "KCFM_CHANNEL_" + string(b)
 }
+
+// Console markers printed by einit. A test reads the serial console and
+// decides on these lines (QEMU's own exit status says nothing).
+const (
+	// MarkerPass starts the line einit prints when the driver exited with 0
+	// (or, without a driver, every started entity did).
+	MarkerPass = "KCFM-RESULT: PASS"
+	// MarkerFail starts the line for a failed driver, entity or boot step.
+	MarkerFail = "KCFM-RESULT: FAIL"
+	// MarkerTimeout starts the line printed when the image's timeout expired.
+	MarkerTimeout = "KCFM-RESULT: TIMEOUT"
+	// MarkerDriverExit starts the line with the driver's exit status:
+	// "KCFM-DRIVER-EXIT: name=<task> status=<n>[ signal=<SIG>]".
+	MarkerDriverExit = "KCFM-DRIVER-EXIT:"
+	// MarkerEinit prefixes einit's own progress lines.
+	MarkerEinit = "KCFM-EINIT:"
+)
