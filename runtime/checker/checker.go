@@ -97,6 +97,12 @@ func New(sig *model.Signature, observed func(nr int) bool) *Model {
 	return m
 }
 
+// ObservedFunc returns the observed-syscall predicate the model was made
+// with, for models of programs the process executes later.
+func (m *Model) ObservedFunc() func(int) bool {
+	return func(nr int) bool { return nr >= 0 && nr <= model.MaxSyscallNr && m.observed[nr] }
+}
+
 // closure returns the states reachable from s by silent moves.
 func (m *Model) closure(fn int32, s int32) []int32 {
 	c := m.closures[fn]

@@ -1,0 +1,171 @@
+// Package livemodel plugs the pushdown checker into the run-time entities:
+// it implements monitor.Model over a signature, turning the raw events of
+// the function-event ring (addresses) and the seccomp notifications
+// (syscall numbers and arguments) into checker events, and following the
+// monitored process tree through threads, fork and exec.
+//
+// Importing it (for its side effect) sets monitor.DefaultLoader.
+package livemodel
+
+import (
+	"fmt"
+	"os"
+	"sync"
+
+	"github.com/kcfm-linux/kcfm/internal/model"
+	"github.com/kcfm-linux/kcfm/internal/sysnum"
+	"github.com/kcfm-linux/kcfm/runtime/checker"
+	"github.com/kcfm-linux/kcfm/runtime/monitor"
+)
+
+func init() { monitor.DefaultLoader = Load }
+
+// Observed selects which syscalls the event source reports to the model;
+// nil means every syscall ("full" mode). FlowChecker sets it from the
+// seccomp spec it installs.
+var Observed func(arch sysnum.Arch, nr int) bool
+
+var sigCache sync.Map // path -> *model.Signature
+
+func loadSig(path string) (*model.Signature, error) {
+	if v, ok := sigCache.Load(path); ok {
+		return v.(*model.Signature), nil
+	}
+	s, err := model.ReadSignature(path)
+	if err != nil {
+		return nil, err
+	}
+	sigCache.Store(path, s)
+	return s, nil
+}
+
+// Load is the monitor.Loader: it reads the signature and prepares the model
+// of one program instance.
+func Load(signaturePath, exePath string) (monitor.Model, error) {
+	sig, err := loadSig(signaturePath)
+	if err != nil {
+		return nil, err
+	}
+	return New(sig)
+}
+
+// Live is the model of one program instance (a process tree).
+type Live struct {
+	m     *checker.Model
+	arch  sysnum.Arch
+	table *sysnum.Table
+	procs map[int]*proc
+	fork  map[int]bool // syscall numbers that create processes
+	clone int          // clone's number (flags decide thread vs process), -1 if none
+}
+
+type proc struct {
+	p   *checker.Process
+	sym *checker.Symbolizer
+}
+
+// New prepares the model of a signature.
+func New(sig *model.Signature) (*Live, error) {
+	arch, err := sysnum.ParseArch(sig.Arch)
+	if err != nil {
+		return nil, fmt.Errorf("signature: %v", err)
+	}
+	var obs func(int) bool
+	if Observed != nil {
+		obs = func(nr int) bool { return Observed(arch, nr) }
+	}
+	l := &Live{m: checker.New(sig, obs), arch: arch, table: sysnum.For(arch), procs: map[int]*proc{}, fork: map[int]bool{}, clone: -1}
+	for _, name := range []string{"fork", "vfork", "clone3"} {
+		if nr, ok := l.table.Nr(name); ok {
+			l.fork[nr] = true
+		}
+	}
+	if nr, ok := l.table.Nr("clone"); ok {
+		l.clone = nr
+	}
+	return l, nil
+}
+
+const cloneThread = 0x00010000 // CLONE_THREAD
+
+func (l *Live) proc(pid int) *proc {
+	pr := l.procs[pid]
+	if pr == nil {
+		pr = &proc{p: l.m.NewProcess(pid), sym: l.m.NewSymbolizer(pid)}
+		l.procs[pid] = pr
+	}
+	return pr
+}
+
+func convert(a *checker.Anomaly) *monitor.Anomaly {
+	if a == nil {
+		return nil
+	}
+	out := &monitor.Anomaly{Type: a.Type, Pid: a.Pid, Tid: a.Tid, Event: a.Event, Expected: a.Expected, Reason: a.Reason}
+	for _, f := range a.Stack {
+		out.Stack = append(out.Stack, monitor.Frame{Function: f.Function, File: f.File, Line: f.Line})
+	}
+	return out
+}
+
+// Func implements monitor.Model.
+func (l *Live) Func(pid, tid int, fn, site uint64, exit bool) *monitor.Anomaly {
+	pr := l.proc(pid)
+	id := pr.sym.Lookup(fn)
+	if exit {
+		return convert(pr.p.Exit(tid, id))
+	}
+	return convert(pr.p.Enter(tid, id))
+}
+
+// Syscall implements monitor.Model.
+func (l *Live) Syscall(pid, tid int, nr int, args [6]uint64, ip uint64) *monitor.Anomaly {
+	pr := l.proc(pid)
+	a := pr.p.Syscall(tid, nr)
+	if a == nil && (l.fork[nr] || (nr == l.clone && args[0]&cloneThread == 0)) {
+		pr.p.SnapshotFork(tid)
+	}
+	return convert(a)
+}
+
+// NewThread implements monitor.Model.
+func (l *Live) NewThread(pid, tid, parentPid, parentTid int) {
+	if pr := l.procs[pid]; pr != nil {
+		pr.p.NewThread(tid)
+		return
+	}
+	if parent := l.procs[parentPid]; parent != nil && parentPid != pid {
+		l.procs[pid] = &proc{p: parent.p.ForkChild(parentTid, pid), sym: l.m.NewSymbolizer(pid)}
+		return
+	}
+	l.proc(pid)
+}
+
+// Exec implements monitor.Model: the process continues under the signature
+// found next to the new program (PATH.kcfm), or unmodelled if there is none.
+func (l *Live) Exec(pid int, path string) {
+	pr := l.proc(pid)
+	var next *checker.Model
+	if path != "" {
+		if _, err := os.Stat(path + ".kcfm"); err == nil {
+			if sig, err := loadSig(path + ".kcfm"); err == nil {
+				next = checker.New(sig, l.m.ObservedFunc())
+			}
+		}
+	}
+	pr.p.Exec(next)
+	if next != nil {
+		pr.sym = next.NewSymbolizer(pid)
+	} else {
+		pr.sym = l.m.NewSymbolizer(pid)
+	}
+}
+
+// Exit implements monitor.Model.
+func (l *Live) Exit(pid, tid int) {
+	if pr := l.procs[pid]; pr != nil {
+		// The process entry stays: its other threads may go on after the
+		// main thread exits (pthread_exit in main).
+		pr.p.ExitThread(tid)
+	}
+}
