@@ -1,0 +1,4 @@
+#ifndef APP_UTIL_H
+#define APP_UTIL_H
+int checksum(const char *s);
+#endif
