@@ -1,0 +1,202 @@
+package link
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/kcfm-linux/kcfm/internal/model"
+	"github.com/kcfm-linux/kcfm/internal/sysnum"
+	"github.com/kcfm-linux/kcfm/internal/testgraph"
+)
+
+type sums map[string][]int
+
+func (s sums) Lookup(fn string) ([]int, bool) { v, ok := s[fn]; return v, ok }
+func (s sums) All() []int                     { return []int{0, 1, 2, 3} }
+func (s sums) Describe() string               { return "test libc" }
+
+func mustBuild(t *testing.T, src string) *model.TUGraph {
+	t.Helper()
+	g, err := testgraph.Build(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func fn(sig *model.Signature, name string) *model.SigFunction {
+	for i := range sig.Functions {
+		if sig.Functions[i].Name == name {
+			return &sig.Functions[i]
+		}
+	}
+	return nil
+}
+
+// callees returns the functions called from f's start state.
+func callees(sig *model.Signature, f *model.SigFunction) []string {
+	var out []string
+	for _, e := range f.States[0].Edges {
+		if _, ok := e.Label.IsSyscall(); !ok {
+			out = append(out, sig.Functions[e.Label].Name)
+		}
+	}
+	return out
+}
+
+func TestExternalExpansion(t *testing.T) {
+	g := mustBuild(t, "main: ext write; ret")
+	sig, rep, err := Link([]*model.TUGraph{g}, nil, Options{Arch: sysnum.X86_64, Summaries: sums{"write": {1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Warnings) != 0 {
+		t.Fatalf("warnings: %v", rep.Warnings)
+	}
+	m := fn(sig, "main")
+	// start state: may loop on write(1) and may return.
+	st := m.States[0]
+	if st.Flags&1 == 0 || len(st.Edges) != 1 || st.Edges[0].Label != model.SyscallLabel(1) {
+		t.Fatalf("main's start state: %+v", st)
+	}
+	found := false
+	for _, nr := range sig.Syscalls {
+		found = found || nr == 1
+	}
+	if !found {
+		t.Fatalf("write not in the allowlist %v", sig.Syscalls)
+	}
+}
+
+func TestUnknownExternalWarnsAndStrictFails(t *testing.T) {
+	g := mustBuild(t, "main: ext mystery; ret")
+	sig, rep, err := Link([]*model.TUGraph{g}, nil, Options{Arch: sysnum.X86_64, Summaries: sums{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.UnknownExternals["mystery"]) != 1 || !strings.Contains(strings.Join(sig.Warnings, "\n"), "mystery has no summary") {
+		t.Fatalf("no warning for mystery: %+v", rep)
+	}
+	if _, _, err := Link([]*model.TUGraph{g}, nil, Options{Arch: sysnum.X86_64, Summaries: sums{}, Strict: true}); err == nil {
+		t.Fatal("--strict accepted an unknown external")
+	}
+}
+
+func TestMissingEntry(t *testing.T) {
+	g := mustBuild(t, "notmain: ret")
+	if _, _, err := Link([]*model.TUGraph{g}, nil, Options{Arch: sysnum.X86_64, Summaries: sums{}}); err == nil || !strings.Contains(err.Error(), `entry function "main"`) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestIndirectByTypeAndNarrowing(t *testing.T) {
+	g := mustBuild(t, "main: icall int (int); ret\nf1: ret\nf2: ret\nf3: ret")
+	g.AddressTaken = []model.FuncRef{
+		{USR: "c:@F@f1", Type: "int (int)"}, {USR: "c:@F@f2", Type: "int (int)"}, {USR: "c:@F@f3", Type: "void (void)"},
+	}
+	sig, rep, err := Link([]*model.TUGraph{g}, nil, Options{Arch: sysnum.X86_64, Summaries: sums{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(callees(sig, fn(sig, "main")), ","); got != "f1,f2" {
+		t.Fatalf("type-matched targets = %s, want f1,f2", got)
+	}
+	if rep.AvgIndirectTargets() != 2 {
+		t.Fatalf("avg targets %v", rep.AvgIndirectTargets())
+	}
+	// The pointer comes from a struct field only ever assigned f2.
+	g.Labels[0].Slot = "field:c:@S@ops@FI@cb"
+	g.SlotStores = []model.SlotStore{{Slot: "field:c:@S@ops@FI@cb", USR: "c:@F@f2"}}
+	sig, rep, _ = Link([]*model.TUGraph{g}, nil, Options{Arch: sysnum.X86_64, Summaries: sums{}})
+	if got := strings.Join(callees(sig, fn(sig, "main")), ","); got != "f2" || rep.NarrowedCalls != 1 {
+		t.Fatalf("narrowed targets = %s (%d narrowed), want f2", got, rep.NarrowedCalls)
+	}
+	// An unknown store or an escaped slot disables narrowing.
+	g.EscapedSlots = []string{"field:c:@S@ops@FI@cb"}
+	sig, _, _ = Link([]*model.TUGraph{g}, nil, Options{Arch: sysnum.X86_64, Summaries: sums{}})
+	if got := strings.Join(callees(sig, fn(sig, "main")), ","); got != "f1,f2" {
+		t.Fatalf("escaped slot narrowed anyway: %s", got)
+	}
+	// Parameters and locals are never narrowed.
+	g.EscapedSlots = nil
+	g.Labels[0].Slot = "var:c:t.c@10@F@main@fp"
+	g.SlotStores = []model.SlotStore{{Slot: "var:c:t.c@10@F@main@fp", USR: "c:@F@f2"}}
+	sig, _, _ = Link([]*model.TUGraph{g}, nil, Options{Arch: sysnum.X86_64, Summaries: sums{}})
+	if got := strings.Join(callees(sig, fn(sig, "main")), ","); got != "f1,f2" {
+		t.Fatalf("local slot narrowed: %s", got)
+	}
+}
+
+func TestVirtualOverriders(t *testing.T) {
+	g := mustBuild(t, "main: ret\nBase_f: ret\nDer_f: ret\nOther_f: ret")
+	g.Functions[0].Automaton = mustBuild(t, "main: ret").Functions[0].Automaton
+	// main: vcall Base::f on static class Der → only Der::f (Base::f is
+	// overridden in Der; Other derives from Base, not from Der).
+	g.Labels = append(g.Labels, model.Label{Kind: model.VCall, Target: "c:@F@Base_f", Name: "f", Class: "c:@S@Der"})
+	g.Functions[0].Automaton.States[0].Edges = nil
+	g.Classes = []model.Class{
+		{USR: "c:@S@Base", Name: "Base", Methods: []model.Method{{USR: "c:@F@Base_f", Name: "f"}}},
+		{USR: "c:@S@Der", Name: "Der", Bases: []string{"c:@S@Base"}, Methods: []model.Method{{USR: "c:@F@Der_f", Name: "f", Overrides: []string{"c:@F@Base_f"}}}},
+		{USR: "c:@S@Other", Name: "Other", Bases: []string{"c:@S@Base"}, Methods: []model.Method{{USR: "c:@F@Other_f", Name: "f", Overrides: []string{"c:@F@Base_f"}}}},
+	}
+	// Check the resolution on the linker's tables directly.
+	sig, _, err := Link([]*model.TUGraph{g}, nil, Options{Arch: sysnum.X86_64, Summaries: sums{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lk := &linker{byUSR: map[string]*fnInfo{}, overriders: map[string][]string{}, bases: map[string][]string{}, methodCls: map[string]string{}}
+	for i, f := range sig.Functions {
+		lk.byUSR["c:@F@"+f.Name] = &fnInfo{id: int32(i)}
+	}
+	for _, c := range g.Classes {
+		lk.bases[c.USR] = c.Bases
+		for _, m := range c.Methods {
+			lk.methodCls[m.USR] = c.USR
+			for _, o := range m.Overrides {
+				lk.overriders[o] = append(lk.overriders[o], m.USR)
+			}
+		}
+	}
+	ids := lk.vcallTargets(g.Labels[len(g.Labels)-1])
+	var names []string
+	for _, id := range ids {
+		names = append(names, sig.Functions[id].Name)
+	}
+	// Base::f itself stays possible (conservative), Other::f is excluded.
+	if got := strings.Join(names, ","); got != "Base_f,Der_f" {
+		t.Fatalf("virtual targets = %s, want Base_f,Der_f", got)
+	}
+	if sig.Functions[ids[0]].Flags&model.FnAddressTaken == 0 {
+		t.Fatal("virtual method not marked as reachable from library code")
+	}
+}
+
+func TestCallbacksAndFlags(t *testing.T) {
+	g := mustBuild(t, "main: ext qsort; ext exit; ret\ncmp: ret\nonexit: ret\nworker: ret\nhandler: ret")
+	g.Callbacks = []model.Callback{
+		{Registrar: "qsort", USR: "c:@F@cmp"}, {Registrar: "atexit", USR: "c:@F@onexit"},
+		{Registrar: "pthread_create", USR: "c:@F@worker"}, {Registrar: "sigaction", USR: "c:@F@handler"},
+	}
+	sig, _, err := Link([]*model.TUGraph{g}, nil, Options{Arch: sysnum.X86_64, Summaries: sums{"qsort": nil, "exit": {231}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]uint32{"cmp": model.FnSyncCallback, "onexit": model.FnExitHandler, "worker": model.FnThreadStart, "handler": model.FnSignalHandler, "main": model.FnEntry}
+	for name, flag := range want {
+		if fn(sig, name).Flags&flag == 0 {
+			t.Errorf("%s lacks flag %#x (flags %#x)", name, flag, fn(sig, name).Flags)
+		}
+	}
+	// qsort's loop calls cmp; exit's loop calls onexit.
+	got := map[string]bool{}
+	for _, st := range fn(sig, "main").States {
+		for _, e := range st.Edges {
+			if _, ok := e.Label.IsSyscall(); !ok {
+				got[sig.Functions[e.Label].Name] = true
+			}
+		}
+	}
+	if !got["cmp"] || !got["onexit"] || got["worker"] || got["handler"] {
+		t.Fatalf("calls from main's library loops: %v", got)
+	}
+}
