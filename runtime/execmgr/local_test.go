@@ -148,8 +148,8 @@ func TestStartErrors(t *testing.T) {
 }
 
 func TestParseStat(t *testing.T) {
-	st, err := parseStat([]byte("42 (a (b) c) S 1 42 40 0 -1"))
-	if err != nil || st.pid != 42 || st.ppid != 1 || st.pgrp != 42 || st.session != 40 || st.state != 'S' {
+	st, err := parseStat([]byte("42 (a (b) c) S 1 42 40 0 -1 4194304 100 0 0 0 0 0 0 0 20 0 1 0 84002 3133440 396"))
+	if err != nil || st.pid != 42 || st.ppid != 1 || st.pgrp != 42 || st.session != 40 || st.state != 'S' || st.start != 84002 {
 		t.Fatalf("%+v %v", st, err)
 	}
 	for _, bad := range []string{"", "42", "42 (x)", "x (y) S 1 2 3", "42 (x) S a 2 3"} {
@@ -157,4 +157,40 @@ func TestParseStat(t *testing.T) {
 			t.Errorf("%q accepted", bad)
 		}
 	}
+}
+
+func TestKillSession(t *testing.T) {
+	prog := buildC(t, "testdata/tree.c")
+	file := filepath.Join(t.TempDir(), "pids")
+	inst, err := mgr.Start(Spec{Path: prog, Argv: []string{prog, file}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids := waitFile(t, file)
+	// The daemon (setsid) left the session: only the extra reference finds it.
+	var daemon ProcRef
+	for _, p := range pids {
+		st, _ := readStat(p)
+		if st.session != inst.Sid {
+			if daemon, err = Ref(p); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if daemon.Pid == 0 {
+		t.Fatal("no process outside the session")
+	}
+	stale := ProcRef{Pid: os.Getpid(), Start: 1} // a reference that no longer matches must not be killed
+	if err := KillSession(inst.Sid, []ProcRef{daemon, stale}, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pids {
+		if alive(p) {
+			t.Errorf("process %d survived", p)
+		}
+	}
+	if err := mgr.Stop(inst, 0); err != nil {
+		t.Fatal(err)
+	}
+	assertClean(t, pids)
 }

@@ -12,6 +12,7 @@ import (
 type procStat struct {
 	pid, ppid, pgrp, session int
 	state                    byte
+	start                    uint64 // start time in clock ticks after boot (field 22): pid + start names a process
 }
 
 // parseStat parses the text of /proc/<pid>/stat. The command name may
@@ -27,8 +28,12 @@ func parseStat(b []byte) (procStat, error) {
 		return procStat{}, fmt.Errorf("malformed pid in stat line")
 	}
 	f := strings.Fields(string(b[end+1:]))
-	if len(f) < 4 || len(f[0]) != 1 {
+	if len(f) < 20 || len(f[0]) != 1 {
 		return procStat{}, fmt.Errorf("short stat line")
+	}
+	start, err := strconv.ParseUint(f[19], 10, 64)
+	if err != nil {
+		return procStat{}, fmt.Errorf("malformed stat field 22")
 	}
 	var n [3]int
 	for i := range n {
@@ -36,7 +41,7 @@ func parseStat(b []byte) (procStat, error) {
 			return procStat{}, fmt.Errorf("malformed stat field %d", i+4)
 		}
 	}
-	return procStat{pid: pid, state: f[0][0], ppid: n[0], pgrp: n[1], session: n[2]}, nil
+	return procStat{pid: pid, state: f[0][0], ppid: n[0], pgrp: n[1], session: n[2], start: start}, nil
 }
 
 func readStat(pid int) (procStat, error) {
@@ -151,4 +156,19 @@ func childrenOf(pid int) []int {
 		}
 	}
 	return out
+}
+
+// ProcRef names one process: a pid is reused, pid + start time is not.
+type ProcRef struct {
+	Pid   int
+	Start uint64 // /proc/<pid>/stat field 22
+}
+
+// Ref returns the ProcRef of a live process.
+func Ref(pid int) (ProcRef, error) {
+	st, err := readStat(pid)
+	if err != nil {
+		return ProcRef{}, err
+	}
+	return ProcRef{Pid: pid, Start: st.start}, nil
 }
