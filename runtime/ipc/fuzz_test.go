@@ -16,7 +16,7 @@ func FuzzDecode(f *testing.F) {
 		nfds int
 	}{
 		{THello, &Hello{Role: RoleMonitor, Pid: 1}, 0},
-		{TInstance, &Instance{ID: 1, Pid: 2, Pgid: 2, Exe: "/bin/x", OnAnomaly: VerdictKill, Arena: true}, 2},
+		{TInstance, &Instance{ID: 1, Pid: 2, Pgid: 2, Exe: "/bin/x", OnAnomaly: VerdictKill, Arena: true, Mode: "default", Sensitive: []string{"execve", "openat:write"}}, 2},
 		{TInstanceOK, &Ack{ID: 3}, 0},
 		{TInstanceError, &InstanceError{ID: 3, Error: "no signature"}, 0},
 		{TAnomaly, &AnomalyReport{ID: 3, Verdict: VerdictKill, Syscall: 59, Anomaly: an}, 0},

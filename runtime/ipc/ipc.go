@@ -43,11 +43,13 @@ const (
 	MaxPayload = 256 << 10 // 256 KiB: room for a 1024-frame stack with long names
 	MaxFDs     = 4
 
-	maxPath     = 4096
-	maxText     = 4096
-	maxName     = 1024
-	maxExpected = 1024
-	maxFrames   = 1024
+	maxPath      = 4096
+	maxText      = 4096
+	maxName      = 1024
+	maxExpected  = 1024
+	maxFrames    = 1024
+	maxSensitive = 1024
+	maxEntry     = 128
 )
 
 var magic = [2]byte{'K', 'F'}
@@ -123,6 +125,10 @@ type Instance struct {
 	Exe       string `json:"exe"`        // absolute path of the program
 	OnAnomaly string `json:"on_anomaly"` // VerdictKill or VerdictAllow
 	Arena     bool   `json:"arena"`      // a second fd (the arena) is attached
+	// The filter the program runs under: Mode "default" (the Sensitive
+	// entries are notified) or "full" (every syscall is notified).
+	Mode      string   `json:"mode"`
+	Sensitive []string `json:"sensitive,omitempty"` // entries "name[:cond][=action]"
 }
 
 // Ack names an instance (instance-ok, release, released).
@@ -330,6 +336,9 @@ func validate(h Header, body any) error {
 		if err := checkPid("instance: pgid", b.Pgid, false); err != nil {
 			return err
 		}
+		if b.Pid == 1 || b.Pgid == 1 {
+			return protoErr("instance: pid/pgid 1 (init) cannot be a monitored program")
+		}
 		if err := checkString("instance: exe", b.Exe, maxPath); err != nil {
 			return err
 		}
@@ -338,6 +347,20 @@ func validate(h Header, body any) error {
 		}
 		if b.OnAnomaly != VerdictKill && b.OnAnomaly != VerdictAllow {
 			return protoErr("instance: on_anomaly %q (want %q or %q)", b.OnAnomaly, VerdictKill, VerdictAllow)
+		}
+		if b.Mode != "default" && b.Mode != "full" {
+			return protoErr("instance: mode %q (want \"default\" or \"full\")", b.Mode)
+		}
+		if len(b.Sensitive) > maxSensitive {
+			return protoErr("instance: %d sensitive entries (max %d)", len(b.Sensitive), maxSensitive)
+		}
+		for i, e := range b.Sensitive {
+			if e == "" {
+				return protoErr("instance: sensitive[%d] is empty", i)
+			}
+			if err := checkString(fmt.Sprintf("instance: sensitive[%d]", i), e, maxEntry); err != nil {
+				return err
+			}
 		}
 	case *Ack:
 		if err := wantFDs(h, 0); err != nil {

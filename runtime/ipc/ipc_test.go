@@ -72,7 +72,7 @@ func TestFDPassing(t *testing.T) {
 	}
 	defer r.Close()
 	defer w.Close()
-	inst := &Instance{ID: 1, Pid: 100, Pgid: 100, Exe: "/bin/true", OnAnomaly: VerdictKill, Arena: true}
+	inst := &Instance{ID: 1, Pid: 100, Pgid: 100, Exe: "/bin/true", OnAnomaly: VerdictKill, Arena: true, Mode: "default", Sensitive: []string{"execve", "openat:write"}}
 	if err := a.Send(TInstance, inst, int(r.Fd()), int(w.Fd())); err != nil {
 		t.Fatal(err)
 	}
@@ -186,9 +186,12 @@ func TestBodyValidation(t *testing.T) {
 		{"pid 0", THello, 0, `{"role":"FlowChecker","pid":0}`, "out of range"},
 		{"trailing", THello, 0, `{"role":"FlowChecker","pid":1} {}`, "trailing"},
 		{"fds on hello", THello, 1, `{"role":"FlowChecker","pid":1}`, "carries 1 fds"},
-		{"relative exe", TInstance, 1, `{"id":1,"pid":2,"pgid":2,"exe":"bin/x","on_anomaly":"kill","arena":false}`, "absolute"},
-		{"arena without fd", TInstance, 1, `{"id":1,"pid":2,"pgid":2,"exe":"/x","on_anomaly":"kill","arena":true}`, "want 2"},
-		{"bad verdict", TInstance, 1, `{"id":1,"pid":2,"pgid":2,"exe":"/x","on_anomaly":"maybe","arena":false}`, "on_anomaly"},
+		{"relative exe", TInstance, 1, `{"id":1,"pid":2,"pgid":2,"exe":"bin/x","on_anomaly":"kill","arena":false,"mode":"default"}`, "absolute"},
+		{"arena without fd", TInstance, 1, `{"id":1,"pid":2,"pgid":2,"exe":"/x","on_anomaly":"kill","arena":true,"mode":"default"}`, "want 2"},
+		{"bad verdict", TInstance, 1, `{"id":1,"pid":2,"pgid":2,"exe":"/x","on_anomaly":"maybe","arena":false,"mode":"default"}`, "on_anomaly"},
+		{"pgid 1", TInstance, 1, `{"id":1,"pid":2,"pgid":1,"exe":"/x","on_anomaly":"kill","arena":false,"mode":"default"}`, "init"},
+		{"bad mode", TInstance, 1, `{"id":1,"pid":2,"pgid":2,"exe":"/x","on_anomaly":"kill","arena":false,"mode":"half"}`, "mode"},
+		{"empty entry", TInstance, 1, `{"id":1,"pid":2,"pgid":2,"exe":"/x","on_anomaly":"kill","arena":false,"mode":"full","sensitive":[""]}`, "empty"},
 		{"id 0", TRelease, 0, `{"id":0}`, "instance id 0"},
 		{"not anomaly", TAnomaly, 0, `{"id":1,"verdict":"kill","syscall":1,"anomaly":{"type":"x"}}`, "type"},
 		{"nul", TEnded, 0, `{"id":1,"reason":"a\u0000b"}`, "NUL"},
