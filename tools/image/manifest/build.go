@@ -138,18 +138,24 @@ func Build(m *Manifest) (*Image, error) {
 		ent := resolve(a, e.Path, 0)
 		switch {
 		case ent == nil:
-			return nil, fmt.Errorf("%s: entity %q runs %s, which is not in the image (add it as an entity with src, or with FILES)", where(cfg, e), e.Name, e.Path)
+			return nil, withListing(text, "%s: entity %q runs %s, which is not in the image (add it as an entity with src, or with FILES)", where(cfg, e), e.Name, e.Path)
 		case ent.Kind != initramfs.KindFile:
-			return nil, fmt.Errorf("%s: entity %q runs %s, which is a %s in the image", where(cfg, e), e.Name, e.Path, ent.Kind)
+			return nil, withListing(text, "%s: entity %q runs %s, which is a %s in the image", where(cfg, e), e.Name, e.Path, ent.Kind)
 		case ent.Perm&0o111 == 0:
-			return nil, fmt.Errorf("%s: entity %q runs %s, which is not executable (mode %v)", where(cfg, e), e.Name, e.Path, ent.Perm)
+			return nil, withListing(text, "%s: entity %q runs %s, which is not executable (mode %v)", where(cfg, e), e.Name, e.Path, ent.Perm)
 		}
 		if interp := shebang(ent.Data); interp != "" && resolve(a, interp, 0) == nil {
-			return nil, fmt.Errorf("%s: entity %q is a script for %s, which is not in the image", where(cfg, e), e.Name, interp)
+			return nil, withListing(text, "%s: entity %q is a script for %s, which is not in the image", where(cfg, e), e.Name, interp)
 		}
 	}
 	sort.Strings(img.Inputs)
 	return img, nil
+}
+
+// withListing formats an error about a line of the generated init.yaml and
+// appends that text with line numbers, since the user never wrote it.
+func withListing(text []byte, format string, args ...any) error {
+	return fmt.Errorf("%s\n--- the generated init.yaml ---\n%s", fmt.Sprintf(format, args...), numbered(text))
 }
 
 func where(cfg *inityaml.Config, e *inityaml.Entity) string {

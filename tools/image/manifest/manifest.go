@@ -300,7 +300,7 @@ func (m *Manifest) InitYAML() ([]byte, *inityaml.Config, error) {
 		return nil, nil, err
 	}
 	var text []byte
-	name := "init.yaml generated from " + m.File
+	name := "generated init.yaml (from " + m.File + ")"
 	if m.InitYAMLIn != "" {
 		tmpl, err := os.ReadFile(m.InitYAMLIn)
 		if err != nil {
@@ -323,7 +323,7 @@ func (m *Manifest) InitYAML() ([]byte, *inityaml.Config, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		name = "init.yaml expanded from " + m.InitYAMLIn
+		name = "expanded init.yaml (from " + m.InitYAMLIn + ")"
 	} else {
 		text = inityaml.Encode(&inityaml.Config{Style: inityaml.Style(m.Style), Timeout: m.timeout, Entities: ents})
 	}

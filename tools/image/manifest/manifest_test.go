@@ -241,7 +241,7 @@ func TestBuildErrors(t *testing.T) {
 		{"dynamic", "version: 1\narch: aarch64\nstyle: linux\ninit: einit\nentities:\n- {name: a, src: dyn}\n", "is dynamically linked (interpreter /lib/ld-linux-aarch64.so.1), but the image has no /lib/ld-linux-aarch64.so.1: link it statically"},
 		{"script", "version: 1\narch: aarch64\nstyle: linux\ninit: einit\nentities:\n- {name: a, src: script}\n", "entity \"a\" is a script for /bin/sh, which is not in the image"},
 		{"not exec", "version: 1\narch: aarch64\nstyle: linux\ninit: einit\nentities:\n- {name: a, path: /etc/d}\nfiles:\n- {src: data.txt, dst: /etc/d}\n", "runs /etc/d, which is not executable"},
-		{"template path", "version: 1\narch: aarch64\nstyle: kasperskyos\ninit: einit\ninit_yaml_in: bad.in\n", "bad.in:2: entity \"x\" runs /bin/nothere, which is not in the image"},
+		{"template path", "version: 1\narch: aarch64\nstyle: kasperskyos\ninit: einit\ninit_yaml_in: bad.in\n", "%DIR%/bad.in):2: entity \"x\" runs /bin/nothere, which is not in the image"},
 		{"template style", "version: 1\narch: aarch64\nstyle: kasperskyos\ninit: einit\ninit_yaml_in: style.in\n", "style linux differs from the image's style kasperskyos"},
 		{"init.yaml invalid", "version: 1\narch: aarch64\nstyle: linux\ninit: einit\nentities:\n- {name: a, src: hello, depends: [zz]}\n", "entity \"a\" depends on \"zz\""},
 		{"monitored", "version: 1\narch: aarch64\nstyle: linux\ninit: einit\nmonitored: zz\nentities:\n- {name: a, src: hello}\n", "monitored entity \"zz\" is not among the entities"},
