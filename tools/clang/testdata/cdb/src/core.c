@@ -1,0 +1,2 @@
+#include "core.h"
+int core(int x) { return CORE_SCALE * x; }
