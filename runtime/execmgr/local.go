@@ -16,7 +16,8 @@ import (
 )
 
 // Local is the in-process Manager: fork/exec from this process, which it
-// makes a child subreaper. Create at most one per process.
+// makes a child subreaper. There is one per process (NewLocal returns it):
+// two reapers in one process would reap each other's children.
 type Local struct {
 	self  int
 	jobs  chan func()
@@ -25,8 +26,6 @@ type Local struct {
 	aux   map[int]bool // helper processes (e.g. FlowChecker) excluded from every tree
 	next  atomic.Uint64
 	sigch chan os.Signal
-	quit  chan struct{}
-	once  sync.Once
 }
 
 type local struct {
@@ -36,18 +35,29 @@ type local struct {
 	err    error
 }
 
-// NewLocal makes this process a child subreaper and starts the spawner
-// thread and the orphan reaper.
+var (
+	theLocal    *Local
+	theLocalErr error
+	localOnce   sync.Once
+)
+
+// NewLocal returns the process's Local, creating it on first use: it makes
+// this process a child subreaper and starts the spawner thread and the
+// orphan reaper.
 func NewLocal() (*Local, error) {
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		return nil, fmt.Errorf("execmgr: PR_SET_CHILD_SUBREAPER: %w", err)
-	}
-	m := &Local{self: os.Getpid(), jobs: make(chan func()), insts: map[int]*local{}, aux: map[int]bool{},
-		sigch: make(chan os.Signal, 1), quit: make(chan struct{})}
-	go m.spawner()
-	signal.Notify(m.sigch, syscall.SIGCHLD)
-	go m.reaper()
-	return m, nil
+	localOnce.Do(func() {
+		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+			theLocalErr = fmt.Errorf("execmgr: PR_SET_CHILD_SUBREAPER: %w", err)
+			return
+		}
+		m := &Local{self: os.Getpid(), jobs: make(chan func()), insts: map[int]*local{}, aux: map[int]bool{},
+			sigch: make(chan os.Signal, 1)}
+		go m.spawner()
+		signal.Notify(m.sigch, syscall.SIGCHLD)
+		go m.reaper()
+		theLocal = m
+	})
+	return theLocal, theLocalErr
 }
 
 // spawner runs fork jobs on one OS thread that never exits while the
@@ -84,6 +94,13 @@ func (m *Local) StartAux(cmd *exec.Cmd, pdeathsig syscall.Signal) error {
 	}
 	m.aux[cmd.Process.Pid] = true
 	return nil
+}
+
+// AuxDone forgets a helper after its Wait returned.
+func (m *Local) AuxDone(pid int) {
+	m.mu.Lock()
+	delete(m.aux, pid)
+	m.mu.Unlock()
 }
 
 // Start implements Manager.
@@ -264,6 +281,7 @@ func (m *Local) Stop(inst *Instance, grace time.Duration) error {
 }
 
 // Close implements Manager: every instance still known is stopped at once.
+// The Local itself stays usable (it is the process's).
 func (m *Local) Close() error {
 	m.mu.Lock()
 	var all []*Instance
@@ -277,7 +295,6 @@ func (m *Local) Close() error {
 			first = err
 		}
 	}
-	m.once.Do(func() { close(m.quit); signal.Stop(m.sigch) })
 	return first
 }
 
@@ -286,8 +303,6 @@ func (m *Local) reaper() {
 	defer tick.Stop()
 	for {
 		select {
-		case <-m.quit:
-			return
 		case <-m.sigch:
 		case <-tick.C:
 		}
