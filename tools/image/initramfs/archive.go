@@ -155,7 +155,7 @@ func (a *Archive) WriteTo(w io.Writer) (int64, error) {
 // expects. The gzip header carries no name and a zero modification time, so
 // the output is as deterministic as the archive.
 func (a *Archive) WriteGzip(w io.Writer) error {
-	zw, err := gzip.NewWriterLevel(w, gzip.BestCompression)
+	zw, err := gzip.NewWriterLevel(w, gzip.DefaultCompression)
 	if err != nil {
 		return err
 	}
