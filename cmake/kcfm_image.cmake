@@ -108,7 +108,11 @@
 #   KCFM_KERNEL_CACHE    kernel cache directory passed to `kcfm image run`
 #                        (default: kcfm's own, $KCFM_KERNEL_CACHE or
 #                        ~/.cache/kcfm/kernels).
-#   KCFM_EINIT_AARCH64, KCFM_EINIT_X86_64   prebuilt einit binaries.
+#   KCFM_EINIT_AARCH64, KCFM_EINIT_X86_64   prebuilt einit binaries (default: an
+#                        installed SDK's sysroot-<arch>-linux/bin/einit, else
+#                        built from the source tree).
+#   KCFM_SOURCE_DIR      the kcfm source tree (default: the folder above this
+#                        file's), for building einit and kcfm from source.
 #   KCFM_CC_AARCH64, KCFM_CC_X86_64, KCFM_CXX_AARCH64, KCFM_CXX_X86_64
 #                        compilers for kcfm_add_image_executable().
 
@@ -116,7 +120,14 @@ include_guard(GLOBAL)
 cmake_minimum_required(VERSION 3.20)
 
 set(_KCFM_IMAGE_DIR "${CMAKE_CURRENT_LIST_DIR}")
-get_filename_component(_KCFM_IMAGE_SOURCE_ROOT "${CMAKE_CURRENT_LIST_DIR}/.." ABSOLUTE)
+# Source tree (cmake/ next to runtime/ and tools/), or KCFM_SOURCE_DIR.
+if(KCFM_SOURCE_DIR)
+  set(_KCFM_IMAGE_SOURCE_ROOT "${KCFM_SOURCE_DIR}")
+else()
+  get_filename_component(_KCFM_IMAGE_SOURCE_ROOT "${CMAKE_CURRENT_LIST_DIR}/.." ABSOLUTE)
+endif()
+# Installed SDK layout: <prefix>/toolchain/lib/cmake/kcfm_tool/<this file>.
+get_filename_component(_KCFM_IMAGE_PREFIX "${CMAKE_CURRENT_LIST_DIR}/../../../.." ABSOLUTE)
 
 # --- helpers ---------------------------------------------------------------
 
@@ -315,17 +326,23 @@ function(kcfm_add_image_executable name)
   set_target_properties(${name} PROPERTIES KCFM_ENTITY_FILE "${out}" KCFM_ENTITY_ARCH ${arch})
 endfunction()
 
-# einit for an architecture: KCFM_EINIT_<ARCH>, else built from source once.
+# einit for an architecture: KCFM_EINIT_<ARCH>, else the installed SDK's
+# sysroot-<arch>-linux/bin/einit, else built from the source tree once.
 function(_kcfm_image_einit arch filevar depvar)
   string(TOUPPER ${arch} ARCH)
+  if(NOT KCFM_EINIT_${ARCH} AND EXISTS "${_KCFM_IMAGE_PREFIX}/sysroot-${arch}-linux/bin/einit"
+     AND NOT EXISTS "${_KCFM_IMAGE_SOURCE_ROOT}/runtime/cmd/einit")
+    set(KCFM_EINIT_${ARCH} "${_KCFM_IMAGE_PREFIX}/sysroot-${arch}-linux/bin/einit")
+  endif()
   if(KCFM_EINIT_${ARCH})
     set(${filevar} "${KCFM_EINIT_${ARCH}}" PARENT_SCOPE)
-    set(${depvar} "" PARENT_SCOPE)
+    set(${depvar} "${KCFM_EINIT_${ARCH}}" PARENT_SCOPE)
     return()
   endif()
   if(NOT TARGET kcfm_einit_${arch})
     if(NOT EXISTS "${_KCFM_IMAGE_SOURCE_ROOT}/runtime/cmd/einit")
-      message(FATAL_ERROR "kcfm_image: no einit for ${arch}: set -DKCFM_EINIT_${ARCH}=/path/to/einit")
+      message(FATAL_ERROR "kcfm_image: no einit for ${arch}: set -DKCFM_EINIT_${ARCH}=/path/to/einit "
+                          "(or -DKCFM_SOURCE_DIR=<kcfm source tree> to build it)")
     endif()
     set(_dir "${CMAKE_BINARY_DIR}/kcfm-einit")
     kcfm_add_go_entity(kcfm_einit_${arch} ARCH ${arch} PACKAGE ./runtime/cmd/einit OUTPUT "${_dir}/${arch}/einit")
