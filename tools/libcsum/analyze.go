@@ -30,6 +30,8 @@ const (
 	nIFunc          // IFUNC: edges to the resolver's candidates
 	nInd            // unresolved indirect call: edges to every address-taken code segment
 	nExt            // external function (not defined in this library)
+	nVtable         // glibc stdio vtable call: edges to the functions in __libc_IO_vtables
+	nMangled        // glibc PTR_DEMANGLE'd call: edges to the code addresses libc mangles
 )
 
 type edge struct {
@@ -50,6 +52,7 @@ type node struct {
 	localSys []int
 	unknown  []uint64 // sites with non-constant numbers
 	dep      uint64   // registers whose value at entry flows into a syscall number
+	callDep  uint64   // registers whose value at entry is called (callback arguments)
 	loads    bool     // dlopen machinery
 	name     string   // nIFunc / nExt: resolver address or symbol
 }
@@ -65,6 +68,13 @@ type analysis struct {
 	ifuncOf map[uint64]int // resolver address -> node
 	extOf   map[string]int
 	indNode int
+	vtNode  int
+	mgNode  int
+	vtTargets map[uint64]bool
+	mangled   map[uint64]bool
+	indSites  [4]int // indirect call sites by class: unresolved, vtable, demangled, through a register (resolved by tracing)
+	edgeSet   map[[2]int]map[edge]bool
+	regCalls  [][2]int // (node, inst) of indirect calls through a register, resolved by resolveRegCalls
 	taken   map[uint64]bool // address-taken code (targets of unresolved indirect calls)
 	resolverSeg map[int]bool
 	traceMemo map[traceKey]traceRes
@@ -306,20 +316,42 @@ func (a *analysis) buildEdges() {
 	im := a.im
 	a.ifuncOf, a.extOf, a.resolverSeg = map[uint64]int{}, map[string]int{}, map[int]bool{}
 	a.indNode = a.newNode(&node{kind: nInd, name: "indirect"})
+	a.vtNode = a.newNode(&node{kind: nVtable, name: "stdio-vtable"})
+	a.mgNode = a.newNode(&node{kind: nMangled, name: "mangled"})
+	a.vtTargets, a.mangled = map[uint64]bool{}, map[uint64]bool{}
 	// IFUNC resolvers first, so that resolverSeg is known
+	var resolvers []uint64
 	for r := range im.ifuncResolvers {
+		resolvers = append(resolvers, r)
+	}
+	sort.Slice(resolvers, func(i, j int) bool { return resolvers[i] < resolvers[j] })
+	for _, r := range resolvers {
 		a.ifuncNode(r)
 	}
 	a.taken = map[uint64]bool{}
-	for _, p := range im.dataCodePtrs {
-		if !im.ifuncResolvers[p] {
-			a.taken[p] = true
+	vtSlots := im.ioVtables
+	for slot, r := range im.relocs {
+		if !r.known || !im.isCode(r.value) || r.kind == relIRelative || r.ifunc || im.ifuncResolvers[r.value] {
+			continue
+		}
+		if vtSlots.hi > vtSlots.lo && vtSlots.has(slot) {
+			a.vtTargets[r.value] = true
+		} else {
+			a.taken[r.value] = true
 		}
 	}
 	segs := append([]int(nil), a.segIdx...)
 	for k, ni := range segs {
 		n := a.nodes[ni]
 		n.leaders = map[int][]int{}
+		usesVtables := false
+		if vt := im.ioVtables; vt.hi > vt.lo {
+			for _, in := range n.insts {
+				if in.dref >= vt.lo && in.dref <= vt.hi {
+					usesVtables = true
+				}
+			}
+		}
 		idx := map[uint64]int{}
 		for i, in := range n.insts {
 			idx[in.addr] = i
@@ -344,22 +376,39 @@ func (a *analysis) buildEdges() {
 			case kCallInd:
 				if in.slot {
 					link(a.slotTarget(in.target), i, false)
+				} else if c := a.indirectClass(n, i, usesVtables); c != a.indNode || in.callReg < 0 {
+					link(c, i, false)
 				} else {
-					link(a.indNode, i, false)
+					a.indSites[0]--
+					a.indSites[3]++
+					a.regCalls = append(a.regCalls, [2]int{ni, i})
 				}
 			case kJmpInd:
 				if in.slot {
 					link(a.slotTarget(in.target), i, false)
 				} else {
 					// jump table or tail call through a pointer
-					n.hasJmpInd = true
-					link(a.indNode, i, false)
+					c := a.indirectClass(n, i, usesVtables)
+					if !in.tail && c == a.indNode {
+						n.hasJmpInd = true
+					}
+					if c != a.indNode || in.callReg < 0 {
+						link(c, i, false)
+					} else {
+						a.indSites[0]--
+						a.indSites[3]++
+						a.regCalls = append(a.regCalls, [2]int{ni, i})
+					}
 				}
 			case kBad:
 				n.hasJmpInd = true // could be anything: treat like an unknown jump
 			}
 			if in.ref != 0 && !a.resolverSeg[ni] {
-				a.taken[in.ref] = true
+				if in.reg >= 0 && mangledAfter(n.insts, i, in.reg) {
+					a.mangled[in.ref] = true
+				} else {
+					a.taken[in.ref] = true
+				}
 			}
 			if in.load != 0 {
 				if r, ok := im.relocs[in.load]; ok && r.known && im.isCode(r.value) && !a.resolverSeg[ni] {
@@ -411,25 +460,196 @@ func (a *analysis) buildEdges() {
 			}
 		}
 	}
-	// the indirect node reaches every address-taken segment
-	ind := a.nodes[a.indNode]
-	var takenSegs []int
-	seen := map[int]bool{}
-	for t := range a.taken {
-		if s := a.segAt(t); s >= 0 && !seen[s] {
-			seen[s] = true
-			takenSegs = append(takenSegs, s)
+	// the indirect nodes reach every segment of their target class
+	for _, c := range []struct {
+		node int
+		set  map[uint64]bool
+	}{{a.indNode, a.taken}, {a.vtNode, a.vtTargets}, {a.mgNode, a.mangled}} {
+		var segsOf []int
+		seen := map[int]bool{}
+		for t := range c.set {
+			if s := a.segAt(t); s >= 0 && !seen[s] {
+				seen[s] = true
+				segsOf = append(segsOf, s)
+			}
 		}
-	}
-	sort.Ints(takenSegs)
-	for _, s := range takenSegs {
-		ind.out = append(ind.out, edge{to: s, site: -1})
+		sort.Ints(segsOf)
+		for _, s := range segsOf {
+			a.nodes[c.node].out = append(a.nodes[c.node].out, edge{to: s, site: -1})
+		}
 	}
 	for i, n := range a.nodes {
 		for _, e := range n.out {
 			a.nodes[e.to].in = append(a.nodes[e.to].in, i)
 		}
 	}
+}
+
+// addEdge adds an edge discovered during propagation.
+func (a *analysis) addEdge(from int, e edge) bool {
+	k := [2]int{from, e.to}
+	if a.edgeSet == nil {
+		a.edgeSet = map[[2]int]map[edge]bool{}
+	}
+	m := a.edgeSet[k]
+	if m == nil {
+		m = map[edge]bool{}
+		for _, o := range a.nodes[from].out {
+			if o.to == e.to {
+				m[o] = true
+			}
+		}
+		a.edgeSet[k] = m
+	}
+	if m[e] {
+		return false
+	}
+	m[e] = true
+	a.nodes[from].out = append(a.nodes[from].out, e)
+	a.nodes[e.to].in = append(a.nodes[e.to].in, from)
+	return true
+}
+
+// resolveRegCalls resolves indirect calls through a register by tracing the
+// register backward: a code address loaded by lea/adr/adrp+add is a direct
+// edge; a value from the segment's entry register is the caller's argument
+// (callDep), resolved at every call site up the graph the same way; a value
+// loaded from memory (or otherwise unknown) goes to the unresolved-indirect
+// node. Exported functions whose callDep reaches an argument call a
+// callback supplied by the program (qsort's comparator): that code is the
+// program's own and is not part of the summary.
+func (a *analysis) resolveRegCalls() {
+	var work []int
+	inWork := map[int]bool{}
+	push := func(x int) {
+		if !inWork[x] {
+			inWork[x] = true
+			work = append(work, x)
+		}
+	}
+	resolve := func(ni, site int, after bool, deps uint64) uint64 {
+		var newDeps uint64
+		for r := 0; r < 64; r++ {
+			if deps&(1<<uint(r)) == 0 {
+				continue
+			}
+			res := a.trace(ni, site, after, int8(r))
+			for _, c := range res.consts {
+				t := -1
+				if a.im.isCode(uint64(c)) {
+					t = a.segAt(uint64(c))
+				}
+				if t < 0 {
+					t = a.indNode
+				}
+				if a.addEdge(ni, edge{to: t, site: site, after: after}) && a.nodes[t].callDep != 0 {
+					push(t)
+				}
+			}
+			if res.unknown {
+				a.addEdge(ni, edge{to: a.indNode, site: site, after: after})
+			}
+			newDeps |= res.deps
+		}
+		return newDeps
+	}
+	for _, rc := range a.regCalls {
+		ni, i := rc[0], rc[1]
+		n := a.nodes[ni]
+		d := resolve(ni, i, false, 1<<uint(n.insts[i].callReg))
+		if d&^n.callDep != 0 {
+			n.callDep |= d
+			push(ni)
+		}
+	}
+	for len(work) > 0 {
+		ti := work[0]
+		work = work[1:]
+		inWork[ti] = false
+		t := a.nodes[ti]
+		for _, si := range uniq(append([]int(nil), t.in...)) {
+			s := a.nodes[si]
+			nOut := len(s.out)
+			for k := 0; k < nOut; k++ {
+				e := s.out[k]
+				if e.to != ti {
+					continue
+				}
+				var d uint64
+				switch {
+				case s.kind == nInd || s.kind == nVtable || s.kind == nMangled:
+					// called with unknown arguments: the callback is unknown
+					a.addEdge(si, edge{to: a.indNode, site: -1})
+				case s.kind != nSeg || e.site == -1:
+					d = t.callDep
+				case e.site == -2:
+					a.addEdge(si, edge{to: a.indNode, site: -2})
+				default:
+					d = resolve(si, e.site, e.after, t.callDep)
+				}
+				if d&^s.callDep != 0 {
+					s.callDep |= d
+					push(si)
+				}
+			}
+		}
+	}
+}
+
+// indirectClass picks the target class of the indirect call/jump at
+// n.insts[i] (see docs/libc-summaries.md, "Indirect calls").
+func (a *analysis) indirectClass(n *node, i int, usesVtables bool) int {
+	if usesVtables {
+		a.indSites[1]++
+		return a.vtNode
+	}
+	if r := n.insts[i].callReg; r >= 0 && a.im.arch == sysnum.X86_64 && demangledBefore(n.insts, i, r) {
+		a.indSites[2]++
+		return a.mgNode
+	}
+	a.indSites[0]++
+	return a.indNode
+}
+
+// demangledBefore: the register used by the call at i was produced by
+// glibc's PTR_DEMANGLE (ror $0x11; xor %fs:0x30) in the straight-line code
+// just before the call.
+func demangledBefore(insts []inst, i int, r int8) bool {
+	for j := i - 1; j >= 0 && j >= i-12; j-- {
+		in := &insts[j]
+		if in.kind != kOther {
+			return false
+		}
+		if in.reg == r {
+			return in.guard
+		}
+		if in.clobber&(1<<uint(r)) != 0 {
+			return false
+		}
+	}
+	return false
+}
+
+// mangledAfter: the code address loaded into r by insts[i] (lea) flows
+// straight into glibc's PTR_MANGLE (xor %fs:0x30; rol $0x11) and nowhere
+// else before being overwritten.
+func mangledAfter(insts []inst, i int, r int8) bool {
+	for j := i + 1; j < len(insts) && j <= i+12; j++ {
+		in := &insts[j]
+		if in.kind != kOther {
+			return false
+		}
+		if in.reg == r {
+			return in.guard
+		}
+		if in.def == dCopy && in.src == r {
+			return false // copied elsewhere
+		}
+		if in.clobber&(1<<uint(r)) != 0 {
+			return false
+		}
+	}
+	return false
 }
 
 // trace walks backward from (site, after) in node ni to find the values
@@ -467,18 +687,23 @@ func (a *analysis) trace(ni, site int, after bool, reg int8) traceRes {
 			return
 		}
 		if ps, ok := n.leaders[i]; ok {
-			if len(ps) == 0 || n.hasJmpInd {
-				if len(ps) == 0 && !n.hasJmpInd {
-					return // unreachable from inside and not a segment start: dead code
+			if len(ps) == 0 {
+				if n.hasJmpInd && !n.insts[i].nop {
+					res.unknown = true // a jump-table target: predecessors unknown
 				}
-				res.unknown = true
-				if len(ps) == 0 {
-					return
-				}
+				return // otherwise: unreachable from inside and not a segment start
 			}
 			for _, p := range ps {
+				if c, ok := a.eqOnEdge(n, p, i, r); ok {
+					res.consts = append(res.consts, c)
+					continue
+				}
 				push(p, r)
 			}
+			return
+		}
+		if c, ok := a.eqOnEdge(n, i-1, i, r); ok {
+			res.consts = append(res.consts, c)
 			return
 		}
 		push(i-1, r)
@@ -520,6 +745,43 @@ func (a *analysis) trace(ni, site int, after bool, reg int8) traceRes {
 	return res
 }
 
+// eqOnEdge: on the control-flow edge from instruction p to instruction i,
+// a conditional branch at p proves register r equal to a constant
+// (test r,r; je / cmp r,$N; je / cbz r / cmp wR,#N; b.eq, and the
+// fall-through side of jne/cbnz/b.ne). Compilers use this to reuse a
+// compared register as a syscall number.
+func (a *analysis) eqOnEdge(n *node, p, i int, r int8) (int64, bool) {
+	if p < 0 || p >= len(n.insts) {
+		return 0, false
+	}
+	br := &n.insts[p]
+	if br.kind != kJcc || br.jeq == 0 {
+		return 0, false
+	}
+	taken := br.target == n.insts[i].addr
+	fall := p+1 == i
+	if taken == fall { // both or neither: no information
+		return 0, false
+	}
+	if (br.jeq == 1) != taken {
+		return 0, false // this edge is the "not equal" side
+	}
+	if br.cbReg >= 0 {
+		if br.cbReg == r {
+			return 0, true
+		}
+		return 0, false
+	}
+	if p == 0 {
+		return 0, false
+	}
+	cmp := &n.insts[p-1]
+	if cmp.eqReg == r && cmp.kind == kOther {
+		return cmp.eqVal, true
+	}
+	return 0, false
+}
+
 func (a *analysis) addConsts(n *node, cs []int64, site uint64) {
 	for _, c := range cs {
 		if c < 0 || c > int64(a.table.Max()) || a.table.Name(int(c)) == "" {
@@ -533,7 +795,6 @@ func (a *analysis) addConsts(n *node, cs []int64, site uint64) {
 // propagate finds syscall sites and resolves register dependencies across
 // edges to a fixed point.
 func (a *analysis) propagate() {
-	a.traceMemo = map[traceKey]traceRes{}
 	var work []int
 	inWork := map[int]bool{}
 	for _, ni := range a.segIdx {
@@ -568,7 +829,10 @@ func (a *analysis) propagate() {
 					continue
 				}
 				var newDeps uint64
-				if s.kind != nSeg || e.site < 0 {
+				if s.kind == nInd || s.kind == nVtable || s.kind == nMangled {
+					// a syscall wrapper reached through a pointer: its number is unknown
+					s.unknown = append(s.unknown, 0)
+				} else if s.kind != nSeg || e.site < 0 {
 					newDeps = t.dep // virtual/range edges: pass the dependency up unchanged
 					if s.kind == nSeg && e.site == -2 {
 						// jump-table range edge: the register comes from somewhere in this segment

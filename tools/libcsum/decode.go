@@ -51,6 +51,16 @@ type inst struct {
 	slot    bool
 	ref     uint64 // code address materialised (lea rip / adr / adrp+add)
 	load    uint64 // memory slot loaded into a register (GOT entry), 0 if none
+	dref    uint64 // non-code address materialised (lea rip / adrp+add)
+	guard   bool   // x86-64: xor reg, %fs:0x30 (glibc PTR_MANGLE/PTR_DEMANGLE)
+	callReg int8   // kCallInd/kJmpInd through a register: that register, else -1
+	tail    bool   // kJmpInd through [reg+disp] (no index): a tail call, not a jump table
+	low8    bool   // x86-64: mov r8low, imm (val): merged with a preceding zeroing
+	eqReg   int8   // x86 test r,r / cmp r,imm; arm64 cmp r,#imm: register compared (else -1)
+	eqVal   int64  // ... with this value
+	jeq     int8   // conditional branch: +1 taken iff eq (je, cbz, b.eq), -1 taken iff ne (jne, cbnz, b.ne), 0 other
+	cbReg   int8   // arm64 cbz/cbnz register
+	nop     bool   // alignment padding
 }
 
 const allRegs = ^uint64(0)
@@ -155,7 +165,7 @@ func decodeX86(b []byte, addr uint64, im *image) []inst {
 	out := make([]inst, 0, len(b)/4)
 	for off := 0; off < len(b); {
 		a := addr + uint64(off)
-		in := inst{addr: a, reg: -1, src: -1}
+		in := inst{addr: a, reg: -1, src: -1, callReg: -1, eqReg: -1, cbReg: -1}
 		if n := vexNoModRM(b[off:]); n > 0 {
 			in.size = uint8(n)
 			out = append(out, in)
@@ -187,6 +197,12 @@ func decodeX86(b []byte, addr uint64, im *image) []inst {
 		in.size = uint8(xi.Len)
 		next := a + uint64(xi.Len)
 		x86Semantics(&in, &xi, next, im)
+		if in.low8 && len(out) > 0 {
+			// xor %eax,%eax; mov $N,%al  =>  rax = N
+			if p := out[len(out)-1]; p.def == dConst && p.reg == in.reg && p.val == 0 && p.kind == kOther {
+				in.def = dConst
+			}
+		}
 		out = append(out, in)
 		off += xi.Len
 	}
@@ -230,6 +246,9 @@ func x86Semantics(in *inst, xi *x86asm.Inst, next uint64, im *image) {
 			if s, ok := ripMem(a0, next); ok {
 				in.target, in.slot = s, true
 			}
+			if r, ok := a0.(x86asm.Reg); ok {
+				in.callReg, _ = x86Reg(r)
+			}
 		}
 		return
 	case x86asm.JMP:
@@ -241,6 +260,12 @@ func x86Semantics(in *inst, xi *x86asm.Inst, next uint64, im *image) {
 			if s, ok := ripMem(a0, next); ok {
 				in.target, in.slot = s, true
 			}
+			if r, ok := a0.(x86asm.Reg); ok {
+				in.callReg, _ = x86Reg(r)
+			}
+			if m, ok := a0.(x86asm.Mem); ok && m.Index == 0 && m.Base != x86asm.RIP {
+				in.tail = true
+			}
 		}
 		return
 	case x86asm.JA, x86asm.JAE, x86asm.JB, x86asm.JBE, x86asm.JE, x86asm.JNE, x86asm.JG, x86asm.JGE,
@@ -250,6 +275,12 @@ func x86Semantics(in *inst, xi *x86asm.Inst, next uint64, im *image) {
 			in.kind, in.target = kJcc, uint64(int64(next)+int64(t))
 		} else {
 			in.kind = kJmpInd
+		}
+		switch op {
+		case x86asm.JE:
+			in.jeq = 1
+		case x86asm.JNE:
+			in.jeq = -1
 		}
 		in.clobber = x86Implicit[op]
 		return
@@ -261,6 +292,28 @@ func x86Semantics(in *inst, xi *x86asm.Inst, next uint64, im *image) {
 		return
 	}
 	in.clobber = x86Implicit[op]
+	if op == x86asm.NOP || (op == x86asm.XCHG && a0 == a1) {
+		in.nop = true
+		return
+	}
+	switch op {
+	case x86asm.TEST:
+		if r0, ok := a0.(x86asm.Reg); ok {
+			if r1, ok := a1.(x86asm.Reg); ok && r0 == r1 {
+				if c, w := x86Reg(r0); c >= 0 && w >= 32 {
+					in.eqReg, in.eqVal = c, 0
+				}
+			}
+		}
+	case x86asm.CMP:
+		if r0, ok := a0.(x86asm.Reg); ok {
+			if imm, ok := a1.(x86asm.Imm); ok {
+				if c, w := x86Reg(r0); c >= 0 && (w == 64 || (w == 32 && imm >= 0)) {
+					in.eqReg, in.eqVal = c, int64(imm)
+				}
+			}
+		}
+	}
 	if xi.Prefix[0] != 0 {
 		for _, p := range xi.Prefix {
 			if p == 0 {
@@ -278,8 +331,17 @@ func x86Semantics(in *inst, xi *x86asm.Inst, next uint64, im *image) {
 	}
 	// code address materialised / GOT slot loaded
 	if op == x86asm.LEA {
-		if t, ok := ripMem(a1, next); ok && im != nil && im.isCode(t) {
-			in.ref = t
+		if t, ok := ripMem(a1, next); ok {
+			if im != nil && im.isCode(t) {
+				in.ref = t
+			} else {
+				in.dref = t
+			}
+		}
+	}
+	if op == x86asm.XOR {
+		if m, ok := a1.(x86asm.Mem); ok && m.Segment == x86asm.FS && m.Base == 0 && m.Index == 0 && m.Disp == 0x30 {
+			in.guard = true
 		}
 	}
 	if op == x86asm.MOV {
@@ -315,7 +377,12 @@ func x86Semantics(in *inst, xi *x86asm.Inst, next uint64, im *image) {
 	}
 	in.reg, in.def = r, dUnknown
 	if w < 32 {
-		return // partial write: unknown
+		if op == x86asm.MOV && w == 8 && (dst < x86asm.AH || dst > x86asm.BH) {
+			if imm, ok := a1.(x86asm.Imm); ok {
+				in.low8, in.val = true, int64(uint8(imm))
+			}
+		}
+		return // partial write: unknown unless merged by decodeX86
 	}
 	switch op {
 	case x86asm.MOV:
@@ -334,6 +401,10 @@ func x86Semantics(in *inst, xi *x86asm.Inst, next uint64, im *image) {
 	case x86asm.XOR, x86asm.SUB:
 		if s, ok := a1.(x86asm.Reg); ok && s == dst {
 			in.def, in.val = dConst, 0
+		}
+	case x86asm.LEA:
+		if t, ok := ripMem(a1, next); ok && w == 64 {
+			in.def, in.val = dConst, int64(t) // an address constant
 		}
 	case x86asm.OR:
 		if s, ok := a1.(x86asm.Imm); ok && int64(s) == -1 {
@@ -403,7 +474,7 @@ func decodeA64(b []byte, addr uint64, im *image) []inst {
 	}
 	for off := 0; off+4 <= len(b); off += 4 {
 		a := addr + uint64(off)
-		in := inst{addr: a, size: 4, reg: -1, src: -1}
+		in := inst{addr: a, size: 4, reg: -1, src: -1, callReg: -1, eqReg: -1, cbReg: -1}
 		ai, err := arm64asm.Decode(b[off : off+4])
 		if err != nil {
 			w := binary.LittleEndian.Uint32(b[off:])
@@ -479,9 +550,26 @@ func a64Semantics(in *inst, ai *arm64asm.Inst, pc uint64, im *image, page *[32]u
 			if t, ok := pcrel(x, pc); ok {
 				in.kind, in.target = kJcc, t
 			}
+			if c, ok := x.(arm64asm.Cond); ok {
+				switch c.Value {
+				case 0: // EQ
+					in.jeq = 1
+				case 1: // NE
+					in.jeq = -1
+				}
+			}
 		}
 		return
 	case arm64asm.CBZ, arm64asm.CBNZ, arm64asm.TBZ, arm64asm.TBNZ:
+		if op == arm64asm.CBZ || op == arm64asm.CBNZ {
+			if r, ok := a64Reg(args[0]); ok {
+				in.cbReg = r
+				in.jeq = 1
+				if op == arm64asm.CBNZ {
+					in.jeq = -1
+				}
+			}
+		}
 		for _, x := range args {
 			if x == nil {
 				break
@@ -493,14 +581,20 @@ func a64Semantics(in *inst, ai *arm64asm.Inst, pc uint64, im *image, page *[32]u
 		return
 	case arm64asm.BR:
 		in.kind = kJmpInd
-		if r, ok := a64Reg(args[0]); ok && loaded[r] != 0 {
-			in.target, in.slot = loaded[r], true
+		if r, ok := a64Reg(args[0]); ok {
+			in.callReg = r
+			if loaded[r] != 0 {
+				in.target, in.slot = loaded[r], true
+			}
 		}
 		return
 	case arm64asm.BLR:
 		in.kind, in.clobber = kCallInd, arm64Info.callClob
-		if r, ok := a64Reg(args[0]); ok && loaded[r] != 0 {
-			in.target, in.slot = loaded[r], true
+		if r, ok := a64Reg(args[0]); ok {
+			in.callReg = r
+			if loaded[r] != 0 {
+				in.target, in.slot = loaded[r], true
+			}
 		}
 		return
 	case arm64asm.RET, arm64asm.ERET:
@@ -509,6 +603,29 @@ func a64Semantics(in *inst, ai *arm64asm.Inst, pc uint64, im *image, page *[32]u
 	case arm64asm.BRK, arm64asm.HLT:
 		in.kind = kStop
 		return
+	}
+	if op == arm64asm.NOP {
+		in.nop = true
+		return
+	}
+	if op == arm64asm.CMP {
+		if r, ok := a64Reg(args[0]); ok {
+			switch v := args[1].(type) {
+			case arm64asm.Imm:
+				in.eqReg, in.eqVal = r, int64(v.Imm)
+			case arm64asm.Imm64:
+				in.eqReg, in.eqVal = r, int64(v.Imm)
+			case arm64asm.ImmShift:
+				if v.String() == "#0" || strings.HasPrefix(v.String(), "#0x") || strings.HasPrefix(v.String(), "#") {
+					str := strings.TrimPrefix(v.String(), "#")
+					if u, err := strconv.ParseInt(strings.TrimPrefix(str, "0x"), 16, 64); err == nil && strings.HasPrefix(str, "0x") {
+						in.eqReg, in.eqVal = r, u
+					} else if u, err := strconv.ParseInt(str, 10, 64); err == nil {
+						in.eqReg, in.eqVal = r, u
+					}
+				}
+			}
+		}
 	}
 	// register writes
 	var writes []int8
@@ -571,8 +688,11 @@ func a64Semantics(in *inst, ai *arm64asm.Inst, pc uint64, im *image, page *[32]u
 		}
 		return
 	case arm64asm.ADR:
-		if t, ok := pcrel(args[1], pc); ok && im != nil && im.isCode(t) {
-			in.ref = t
+		if t, ok := pcrel(args[1], pc); ok {
+			if im != nil && im.isCode(t) {
+				in.ref = t
+			}
+			in.def, in.val = dConst, int64(t)
 		}
 	case arm64asm.ADD:
 		if d, ok := a64Reg(args[0]); ok {
@@ -594,6 +714,11 @@ func a64Semantics(in *inst, ai *arm64asm.Inst, pc uint64, im *image, page *[32]u
 				t := page[s] + imm
 				if im != nil && im.isCode(t) {
 					in.ref = t
+				} else {
+					in.dref = t
+				}
+				if r, ok := args[0].(arm64asm.Reg); ok && r >= arm64asm.X0 && r <= arm64asm.X30 {
+					in.def, in.val = dConst, int64(t) // an address constant
 				}
 				for _, w := range writes {
 					pageOK[w], loaded[w] = false, 0

@@ -62,6 +62,8 @@ func analyse(im *image) (*analysis, error) {
 	}
 	a.buildSegments()
 	a.buildEdges()
+	a.traceMemo = map[traceKey]traceRes{}
+	a.resolveRegCalls()
 	a.special()
 	a.propagate()
 	return a, nil
@@ -91,8 +93,13 @@ func (a *analysis) special() {
 	// External functions (defined in ld.so for glibc: _dl_*, __tls_get_addr):
 	// the dynamic loader's functions called from libc allocate TLS, find
 	// objects, or report errors; give them the loader's syscalls.
-	for name, ni := range a.extOf {
-		n := a.nodes[ni]
+	var exts []string
+	for name := range a.extOf {
+		exts = append(exts, name)
+	}
+	sort.Strings(exts)
+	for _, name := range exts {
+		n := a.nodes[a.extOf[name]]
 		if strings.HasPrefix(name, "_dl_") || name == "__tls_get_addr" || strings.HasPrefix(name, "__rtld_") {
 			n.localSys = append(n.localSys, load...)
 		} else {
@@ -159,6 +166,11 @@ func (a *analysis) summary() *Summary {
 			if dep != 0 {
 				f.UnknownSyscall = true
 				f.Notes = append(f.Notes, "system call number depends on a register that is not an argument")
+			}
+		}
+		for i, r := range a.info.argRegs {
+			if n.callDep&(1<<uint(r)) != 0 {
+				f.Notes = append(f.Notes, fmt.Sprintf("calls its argument %d (a callback in the program: its syscalls belong to the program's model)", i+1))
 			}
 		}
 		if fb, ok := vdsoFallback[e.sym.name]; ok {

@@ -338,7 +338,65 @@ func (im *image) readRelocs() error {
 			}
 		}
 	}
+	if err := im.readRELR(); err != nil {
+		return err
+	}
 	sort.Slice(im.dataCodePtrs, func(i, j int) bool { return im.dataCodePtrs[i] < im.dataCodePtrs[j] })
+	return nil
+}
+
+// shtRELR is SHT_RELR (not named by debug/elf).
+const shtRELR = elf.SectionType(19)
+
+// readRELR decodes SHT_RELR (DT_RELR) relative relocations: the addend is
+// the 8-byte word already stored at the relocated address.
+func (im *image) readRELR() error {
+	for _, s := range im.f.Sections {
+		if s.Type != shtRELR {
+			continue
+		}
+		d, err := s.Data()
+		if err != nil {
+			return fmt.Errorf("%s: section %s: %w", im.path, s.Name, err)
+		}
+		if len(d)%8 != 0 || len(d)/8 > maxRelocations {
+			return fmt.Errorf("%s: section %s: bad size %d", im.path, s.Name, len(d))
+		}
+		var where uint64
+		add := func(slot uint64) error {
+			if len(im.relocs) > maxRelocations {
+				return fmt.Errorf("%s: more than %d relocations", im.path, maxRelocations)
+			}
+			b := im.bytesAt(slot, 8)
+			if len(b) < 8 {
+				return nil // slot in .bss or outside the file: no static value
+			}
+			v := binary.LittleEndian.Uint64(b)
+			im.relocs[slot] = reloc{kind: relRelative, value: v, known: true}
+			if im.isCode(v) {
+				im.dataCodePtrs = append(im.dataCodePtrs, v)
+			}
+			return nil
+		}
+		for o := 0; o+8 <= len(d); o += 8 {
+			e := binary.LittleEndian.Uint64(d[o:])
+			if e&1 == 0 {
+				if err := add(e); err != nil {
+					return err
+				}
+				where = e + 8
+				continue
+			}
+			for i := 0; i < 63; i++ {
+				if e>>(uint(i)+1)&1 != 0 {
+					if err := add(where + uint64(i)*8); err != nil {
+						return err
+					}
+				}
+			}
+			where += 63 * 8
+		}
+	}
 	return nil
 }
 

@@ -253,7 +253,8 @@ func Load(path string) (*Summary, error) {
 // (memcpy@@GLIBC_2.14 → memcpy; memcpy@GLIBC_2.2.5 → that version's
 // entry when it differs from the default), and the ISO C99/C23 scanf
 // redirections (__isoc99_sscanf → sscanf's entry if __isoc99_sscanf is not
-// itself exported). Aliases exported under several names (open, open64,
+// itself exported), and glibc's libc_nonshared.a wrappers (atexit →
+// __cxa_atexit, at_quick_exit, pthread_atfork). Aliases exported under several names (open, open64,
 // __open64) each have their own entry, so no other renaming is done.
 func (s *Summary) Lookup(fn string) (Func, bool) {
 	if f, ok := s.Functions[fn]; ok {
@@ -270,6 +271,11 @@ func (s *Summary) Lookup(fn string) (Func, bool) {
 			return f, true
 		}
 	}
+	if alt, ok := staticWrappers[base]; ok {
+		if f, ok := s.Functions[alt]; ok {
+			return f, true
+		}
+	}
 	for _, p := range []string{"__isoc99_", "__isoc23_"} {
 		if strings.HasPrefix(base, p) {
 			if f, ok := s.Functions[strings.TrimPrefix(base, p)]; ok {
@@ -278,6 +284,14 @@ func (s *Summary) Lookup(fn string) (Func, bool) {
 		}
 	}
 	return Func{}, false
+}
+
+// staticWrappers: functions glibc links statically into the program from
+// libc_nonshared.a, which call the exported function named here.
+var staticWrappers = map[string]string{
+	"atexit":         "__cxa_atexit",
+	"at_quick_exit":  "__cxa_at_quick_exit",
+	"pthread_atfork": "__register_atfork",
 }
 
 // SyscallNames returns the names of f's syscalls for arch (numbers without
