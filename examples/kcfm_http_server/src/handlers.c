@@ -74,8 +74,9 @@ void respond_error(struct conn *c, int status, const struct hp_request *req)
 	char body[128];
 	int head_only = req != NULL && hp_method_is(req, "HEAD");
 	int n = snprintf(body, sizeof body, "%d %s\n", status, hp_reason(status));
-	if (status >= 400 && status != 404 && status != 405)
-		c->keep_alive = 0; /* after a client error the stream may be out of sync */
+	/* The connection stays open: the request was framed correctly. Framing
+	 * errors (parse errors, a body that is too large) clear keep_alive
+	 * before they get here (server.c). */
 	respond(c, status, "text/plain; charset=utf-8", body, (size_t)n, head_only, NULL);
 }
 

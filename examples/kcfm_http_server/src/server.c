@@ -188,6 +188,9 @@ static int conn_flush(struct conn *c)
 	}
 	return 1;
 blocked:
+	/* A slow reader that takes data is not idle (we only get here again
+	 * after EPOLLOUT, i.e. after the peer read something). */
+	c->last_active = now_monotonic();
 	/* Stop reading while the peer does not read our responses. */
 	if (!c->want_write) {
 		if (set_events(c, EPOLLOUT) < 0)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Tests of kcfm_http_server (ctest label `example`), one case per call:
 #   server_test.sh CASE SERVER CLIENT EXPLOIT WORKDIR [KCFM]
-# Unmonitored cases: files errors keepalive json echo echo_safe shutdown sigusr1 on_start
+# Unmonitored cases: files errors keepalive idle json echo echo_safe shutdown sigusr1 on_start
 #                    exploit_file exploit_shell
 # With the kcfm tool: signature, monitored_normal, monitored_exploit (`kcfm run`).
 # Every fact is measured against the running server: file contents are
@@ -154,6 +154,23 @@ keepalive)
   out=$(get -s -n 3 -r 'GET /sub/a.txt HTTP/1.1\r\nHost: x\r\n\r\nGET /missing HTTP/1.1\r\nHost: x\r\n\r\nGET /api/status HTTP/1.1\r\nHost: x\r\n\r\n' 127.0.0.1 "$PORT") || fail "pipelined requests"
   [ "$out" = $'200\n404\n200' ] || fail "pipelined statuses: $out"
   pass "30 requests on one connection; close; HTTP/1.0; pipelining"
+  ;;
+
+idle)
+  # idle keep-alive connections are closed after --idle-timeout
+  start_server --idle-timeout 1
+  exec 3<>"/dev/tcp/127.0.0.1/$PORT"
+  printf 'GET /sub/a.txt HTTP/1.1\r\nHost: x\r\n\r\n' >&3
+  start=$(date +%s%N)
+  rc=0
+  timeout 5 cat <&3 >"$WORK/idle.out" || rc=$?
+  took=$(( ($(date +%s%N) - start) / 1000000 ))
+  exec 3>&-
+  [ $rc = 0 ] || fail "the idle connection was not closed within 5 s"
+  grep -q "^plain text" "$WORK/idle.out" || fail "no answer before the close: $(cat "$WORK/idle.out")"
+  [ "$took" -ge 700 ] || fail "closed after ${took} ms, before the idle timeout"
+  [ "$(status_of 127.0.0.1 "$PORT" /index.html)" = 200 ] || fail "not serving after closing an idle connection"
+  pass "idle connection closed after ${took} ms (timeout 1 s)"
   ;;
 
 json)
