@@ -219,7 +219,15 @@ func (b *Builder) determinise(cl [][]int32, out [][]nfaEdge) (*Automaton, bool) 
 				}
 			}
 		}
-		for l, t := range by {
+		// Labels in order: map iteration order would make the state
+		// numbering (and so the dumps) differ from run to run.
+		labels := make([]Label, 0, len(by))
+		for l := range by {
+			labels = append(labels, l)
+		}
+		sort.Slice(labels, func(i, j int) bool { return labels[i] < labels[j] })
+		for _, l := range labels {
+			t := by[l]
 			s := make([]int32, 0, len(t.set))
 			for x := range t.set {
 				s = append(s, x)
@@ -289,6 +297,12 @@ func (b *Builder) removeEpsilon(cl [][]int32, out [][]nfaEdge) *Automaton {
 		for k, infos := range m {
 			st.Edges = append(st.Edges, Edge{Label: k.l, To: k.to, Infos: sortedInfos(infos)})
 		}
+		sort.Slice(st.Edges, func(x, y int) bool {
+			if st.Edges[x].Label != st.Edges[y].Label {
+				return st.Edges[x].Label < st.Edges[y].Label
+			}
+			return st.Edges[x].To < st.Edges[y].To
+		})
 		a.States[i] = st
 	}
 	return a
