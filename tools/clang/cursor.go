@@ -298,6 +298,8 @@ const (
 	TypeInvalid         TypeKind = C.CXType_Invalid
 	TypeUnexposed       TypeKind = C.CXType_Unexposed
 	TypeVoid            TypeKind = C.CXType_Void
+	TypeBool            TypeKind = C.CXType_Bool
+	TypeInt             TypeKind = C.CXType_Int
 	TypePointer         TypeKind = C.CXType_Pointer
 	TypeLValueReference TypeKind = C.CXType_LValueReference
 	TypeRValueReference TypeKind = C.CXType_RValueReference
@@ -309,6 +311,7 @@ const (
 	TypeDependent       TypeKind = C.CXType_Dependent
 	TypeConstantArray   TypeKind = C.CXType_ConstantArray
 	TypeIncompleteArray TypeKind = C.CXType_IncompleteArray
+	TypeVariableArray   TypeKind = C.CXType_VariableArray
 	TypeTypedef         TypeKind = C.CXType_Typedef
 	TypeBlockPointer    TypeKind = C.CXType_BlockPointer
 	TypeOverload        TypeKind = C.CXType_Overload
