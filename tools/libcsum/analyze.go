@@ -26,12 +26,12 @@ const (
 type nodeKind uint8
 
 const (
-	nSeg   nodeKind = iota
-	nIFunc          // IFUNC: edges to the resolver's candidates
-	nInd            // unresolved indirect call: edges to every address-taken code segment
-	nExt            // external function (not defined in this library)
-	nVtable         // glibc stdio vtable call: edges to the functions in __libc_IO_vtables
-	nMangled        // glibc PTR_DEMANGLE'd call: edges to the code addresses libc mangles
+	nSeg     nodeKind = iota
+	nIFunc            // IFUNC: edges to the resolver's candidates
+	nInd              // unresolved indirect call: edges to every address-taken code segment
+	nExt              // external function (not defined in this library)
+	nVtable           // glibc stdio vtable call: edges to the functions in __libc_IO_vtables
+	nMangled          // glibc PTR_DEMANGLE'd call: edges to the code addresses libc mangles
 )
 
 type edge struct {
@@ -41,44 +41,44 @@ type edge struct {
 }
 
 type node struct {
-	kind     nodeKind
-	lo, hi   uint64 // segment range
-	strong   bool   // starts at a strong boundary (symbol/FDE)
-	insts    []inst
-	leaders  map[int][]int // inst index -> predecessor inst indices (for leaders only)
+	kind      nodeKind
+	lo, hi    uint64 // segment range
+	strong    bool   // starts at a strong boundary (symbol/FDE)
+	insts     []inst
+	leaders   map[int][]int // inst index -> predecessor inst indices (for leaders only)
 	hasJmpInd bool
-	out      []edge
-	in       []int // source nodes (for re-processing)
-	localSys []int
-	unknown  []uint64 // sites with non-constant numbers
-	dep      uint64   // registers whose value at entry flows into a syscall number
-	callDep  uint64   // registers whose value at entry is called (callback arguments)
-	loads    bool     // dlopen machinery
-	name     string   // nIFunc / nExt: resolver address or symbol
+	out       []edge
+	in        []int // source nodes (for re-processing)
+	localSys  []int
+	unknown   []uint64 // sites with non-constant numbers
+	dep       uint64   // registers whose value at entry flows into a syscall number
+	callDep   uint64   // registers whose value at entry is called (callback arguments)
+	loads     bool     // dlopen machinery
+	name      string   // nIFunc / nExt: resolver address or symbol
 }
 
 type analysis struct {
-	im      *image
-	info    archInfo
-	table   *sysnum.Table
-	bounds  map[uint64]bool // boundary addresses
-	strong  map[uint64]bool
-	nodes   []*node
-	segIdx  []int // node indices of segments sorted by lo
-	ifuncOf map[uint64]int // resolver address -> node
-	extOf   map[string]int
-	indNode int
-	vtNode  int
-	mgNode  int
-	vtTargets map[uint64]bool
-	mangled   map[uint64]bool
-	indSites  [4]int // indirect call sites by class: unresolved, vtable, demangled, through a register (resolved by tracing)
-	edgeSet   map[[2]int]map[edge]bool
-	regCalls  [][2]int // (node, inst) of indirect calls through a register, resolved by resolveRegCalls
-	taken   map[uint64]bool // address-taken code (targets of unresolved indirect calls)
+	im          *image
+	info        archInfo
+	table       *sysnum.Table
+	bounds      map[uint64]bool // boundary addresses
+	strong      map[uint64]bool
+	nodes       []*node
+	segIdx      []int          // node indices of segments sorted by lo
+	ifuncOf     map[uint64]int // resolver address -> node
+	extOf       map[string]int
+	indNode     int
+	vtNode      int
+	mgNode      int
+	vtTargets   map[uint64]bool
+	mangled     map[uint64]bool
+	indSites    [4]int // indirect call sites by class: unresolved, vtable, demangled, through a register (resolved by tracing)
+	edgeSet     map[[2]int]map[edge]bool
+	regCalls    [][2]int        // (node, inst) of indirect calls through a register, resolved by resolveRegCalls
+	taken       map[uint64]bool // address-taken code (targets of unresolved indirect calls)
 	resolverSeg map[int]bool
-	traceMemo map[traceKey]traceRes
-	warnings []string
+	traceMemo   map[traceKey]traceRes
+	warnings    []string
 }
 
 type traceKey struct {
@@ -341,17 +341,59 @@ func (a *analysis) buildEdges() {
 		}
 	}
 	segs := append([]int(nil), a.segIdx...)
+	// Pass 1: which segments contain a possible jump table (an indirect
+	// jump that is not a recognised tail call), undecodable bytes or a jump
+	// into the middle of an instruction.
+	for _, ni := range segs {
+		n := a.nodes[ni]
+		usesVtables := a.usesVtables(n)
+		idx := map[uint64]bool{}
+		for _, in := range n.insts {
+			idx[in.addr] = true
+		}
+		for i, in := range n.insts {
+			switch {
+			case in.kind == kBad:
+				n.hasJmpInd = true
+			case in.kind == kJmpInd && !in.slot && !in.tail && !usesVtables &&
+				!(in.callReg >= 0 && a.im.arch == sysnum.X86_64 && demangledBefore(n.insts, i, in.callReg)):
+				n.hasJmpInd = true
+			case (in.kind == kJmp || in.kind == kJcc) && in.target >= n.lo && in.target < n.hi && !idx[in.target]:
+				n.hasJmpInd = true
+			}
+		}
+	}
+	rangeEdges := map[int][]int{}
+	entered := map[int]bool{}
+	// Indirect jumps (jump tables) may reach any code of their function:
+	// link every segment between the enclosing strong boundaries.
+	for k, ni := range segs {
+		n := a.nodes[ni]
+		if !n.hasJmpInd {
+			continue
+		}
+		lo := k
+		for lo > 0 && !a.nodes[segs[lo]].strong {
+			lo--
+		}
+		hi := k + 1
+		for hi < len(segs) && !a.nodes[segs[hi]].strong {
+			hi++
+		}
+		for j := lo; j < hi; j++ {
+			if j != k {
+				rangeEdges[ni] = append(rangeEdges[ni], segs[j])
+				entered[segs[j]] = true // entered in the middle: unknown join points
+			}
+		}
+	}
+	for ni := range entered {
+		a.nodes[ni].hasJmpInd = true
+	}
 	for k, ni := range segs {
 		n := a.nodes[ni]
 		n.leaders = map[int][]int{}
-		usesVtables := false
-		if vt := im.ioVtables; vt.hi > vt.lo {
-			for _, in := range n.insts {
-				if in.dref >= vt.lo && in.dref <= vt.hi {
-					usesVtables = true
-				}
-			}
-		}
+		usesVtables := a.usesVtables(n)
 		idx := map[uint64]int{}
 		for i, in := range n.insts {
 			idx[in.addr] = i
@@ -361,7 +403,14 @@ func (a *analysis) buildEdges() {
 				n.out = append(n.out, edge{to: to, site: site, after: after})
 			}
 		}
+		reach := a.reachable(n, idx)
+		for _, t := range rangeEdges[ni] {
+			n.out = append(n.out, edge{to: t, site: -2})
+		}
 		for i, in := range n.insts {
+			if !reach[i] {
+				continue
+			}
 			switch in.kind {
 			case kCall:
 				link(a.segAt(in.target), i, false)
@@ -370,8 +419,6 @@ func (a *analysis) buildEdges() {
 					n.leaders[j] = append(n.leaders[j], i)
 				} else if in.target < n.lo || in.target >= n.hi {
 					link(a.segAt(in.target), i, false)
-				} else { // into the middle of an instruction of this segment: give up precision
-					n.hasJmpInd = true
 				}
 			case kCallInd:
 				if in.slot {
@@ -389,9 +436,6 @@ func (a *analysis) buildEdges() {
 				} else {
 					// jump table or tail call through a pointer
 					c := a.indirectClass(n, i, usesVtables)
-					if !in.tail && c == a.indNode {
-						n.hasJmpInd = true
-					}
 					if c != a.indNode || in.callReg < 0 {
 						link(c, i, false)
 					} else {
@@ -400,8 +444,6 @@ func (a *analysis) buildEdges() {
 						a.regCalls = append(a.regCalls, [2]int{ni, i})
 					}
 				}
-			case kBad:
-				n.hasJmpInd = true // could be anything: treat like an unknown jump
 			}
 			if in.ref != 0 && !a.resolverSeg[ni] {
 				if in.reg >= 0 && mangledAfter(n.insts, i, in.reg) {
@@ -422,7 +464,7 @@ func (a *analysis) buildEdges() {
 			}
 		}
 		// fall-through off the end
-		if len(n.insts) > 0 {
+		if len(n.insts) > 0 && reach[len(n.insts)-1] {
 			last := n.insts[len(n.insts)-1]
 			if last.kind != kJmp && last.kind != kRet && last.kind != kJmpInd && last.kind != kStop && k+1 < len(segs) && a.nodes[segs[k+1]].lo == n.hi {
 				link(segs[k+1], len(n.insts)-1, true)
@@ -435,28 +477,6 @@ func (a *analysis) buildEdges() {
 				n.leaders[i] = append(n.leaders[i], i-1)
 			} else if !isLeader && (p.kind == kJmp || p.kind == kRet || p.kind == kJmpInd || p.kind == kStop) {
 				n.leaders[i] = nil
-			}
-		}
-	}
-	// Indirect jumps (jump tables) may reach any code of their function:
-	// link every segment between the enclosing strong boundaries.
-	for k, ni := range segs {
-		n := a.nodes[ni]
-		if !n.hasJmpInd {
-			continue
-		}
-		lo := k
-		for lo > 0 && !a.nodes[segs[lo]].strong {
-			lo--
-		}
-		hi := k + 1
-		for hi < len(segs) && !a.nodes[segs[hi]].strong {
-			hi++
-		}
-		for j := lo; j < hi; j++ {
-			if j != k {
-				n.out = append(n.out, edge{to: segs[j], site: -2})
-				a.nodes[segs[j]].hasJmpInd = true // entered in the middle: unknown join points
 			}
 		}
 	}
@@ -483,6 +503,55 @@ func (a *analysis) buildEdges() {
 			a.nodes[e.to].in = append(a.nodes[e.to].in, i)
 		}
 	}
+}
+
+func (a *analysis) usesVtables(n *node) bool {
+	if vt := a.im.ioVtables; vt.hi > vt.lo {
+		for _, in := range n.insts {
+			if in.dref >= vt.lo && in.dref <= vt.hi {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// reachable marks the instructions of n reachable from its start through
+// intra-segment control flow. Segments that may be entered elsewhere (jump
+// tables, undecodable bytes) are taken as wholly reachable.
+func (a *analysis) reachable(n *node, idx map[uint64]int) []bool {
+	r := make([]bool, len(n.insts))
+	if n.hasJmpInd {
+		for i := range r {
+			r[i] = true
+		}
+		return r
+	}
+	work := []int{0}
+	for len(work) > 0 {
+		i := work[len(work)-1]
+		work = work[:len(work)-1]
+		if i < 0 || i >= len(n.insts) || r[i] {
+			continue
+		}
+		r[i] = true
+		in := &n.insts[i]
+		switch in.kind {
+		case kJmp:
+			if j, ok := idx[in.target]; ok {
+				work = append(work, j)
+			}
+			continue
+		case kJcc:
+			if j, ok := idx[in.target]; ok {
+				work = append(work, j)
+			}
+		case kRet, kJmpInd, kStop:
+			continue
+		}
+		work = append(work, i+1)
+	}
+	return r
 }
 
 // addEdge adds an edge discovered during propagation.
@@ -708,11 +777,12 @@ func (a *analysis) trace(ni, site int, after bool, reg int8) traceRes {
 		}
 		push(i-1, r)
 	}
-	if start < 0 {
-		preds(0, reg)
+	if after {
+		push(site, reg)
 	} else {
-		push(start, reg)
+		preds(site, reg)
 	}
+	_ = start
 	steps := 0
 	for len(work) > 0 && !res.unknown {
 		s := work[len(work)-1]
@@ -877,7 +947,7 @@ func uniq(xs []int) []int {
 // bitset of syscall numbers
 type bitset []uint64
 
-func (b bitset) set(i int)          { b[i/64] |= 1 << uint(i%64) }
+func (b bitset) set(i int) { b[i/64] |= 1 << uint(i%64) }
 func (b bitset) or(c bitset) bool {
 	ch := false
 	for i := range b {

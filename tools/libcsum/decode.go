@@ -67,11 +67,11 @@ const allRegs = ^uint64(0)
 
 // archInfo describes the calling convention used by the analysis.
 type archInfo struct {
-	nrReg      int8    // register holding the syscall number
-	argRegs    []int8  // integer argument registers, in order
-	callClob   uint64  // registers a call may change
-	sysClob    uint64  // registers the syscall instruction changes
-	regName    []string
+	nrReg    int8   // register holding the syscall number
+	argRegs  []int8 // integer argument registers, in order
+	callClob uint64 // registers a call may change
+	sysClob  uint64 // registers the syscall instruction changes
+	regName  []string
 }
 
 func regMask(rs ...int) uint64 {
@@ -84,10 +84,10 @@ func regMask(rs ...int) uint64 {
 
 // x86-64 canonical registers follow the hardware numbering.
 var x86Info = archInfo{
-	nrReg:    0,                                        // rax
-	argRegs:  []int8{7, 6, 2, 1, 8, 9},                 // rdi rsi rdx rcx r8 r9
+	nrReg:    0,                                       // rax
+	argRegs:  []int8{7, 6, 2, 1, 8, 9},                // rdi rsi rdx rcx r8 r9
 	callClob: regMask(0, 1, 2, 6, 7, 8, 9, 10, 11, 4), // rax rcx rdx rsi rdi r8-r11 (+rsp)
-	sysClob:  regMask(0, 1, 11),                        // rax rcx r11
+	sysClob:  regMask(0, 1, 11),                       // rax rcx r11
 	regName:  []string{"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"},
 }
 

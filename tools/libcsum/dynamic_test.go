@@ -89,6 +89,10 @@ func isClone(rest string) bool {
 	return false
 }
 
+func isSigreturn(rest string) bool {
+	return strings.HasPrefix(rest, "rt_sigreturn(") || strings.HasPrefix(rest, "sigreturn(")
+}
+
 func attribute(t *testing.T, data []byte, names map[int]string, order []string) *dynResult {
 	type line struct {
 		pid, nr int
@@ -155,6 +159,12 @@ func attribute(t *testing.T, data []byte, names map[int]string, order []string) 
 			}
 			if strings.HasPrefix(l.rest, "<...") {
 				continue // counted at its start line
+			}
+			if isSigreturn(l.rest) {
+				// rt_sigreturn ends a signal handler: it belongs to the
+				// asynchronous signal delivery, not to the interrupted
+				// libc function (docs/libc-summaries.md, "Signals").
+				continue
 			}
 			if pass == 1 && st != none {
 				fn := names[st]

@@ -67,9 +67,9 @@ func (s span) has(a uint64) bool { return a >= s.lo && a < s.hi }
 type relocKind uint8
 
 const (
-	relRelative relocKind = iota // value = base + addend
-	relSymbol                    // value = symbol (+addend)
-	relIRelative                 // value = resolver(addend)()
+	relRelative  relocKind = iota // value = base + addend
+	relSymbol                     // value = symbol (+addend)
+	relIRelative                  // value = resolver(addend)()
 )
 
 type reloc struct {

@@ -31,13 +31,13 @@ const (
 
 // Limits enforced by Load on untrusted summary files.
 const (
-	MaxFileSize     = 16 << 20
-	MaxFunctions    = 100000
-	MaxNameLen      = 512
-	MaxNotes        = 16
-	MaxNoteLen      = 512
-	MaxSets         = 100000
-	maxStringField  = 256
+	MaxFileSize    = 16 << 20
+	MaxFunctions   = 100000
+	MaxNameLen     = 512
+	MaxNotes       = 16
+	MaxNoteLen     = 512
+	MaxSets        = 100000
+	maxStringField = 256
 )
 
 // Summary is the set of function summaries of one libc binary.
