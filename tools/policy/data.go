@@ -19,11 +19,8 @@ import (
 //go:embed data/endpoints.yaml
 var defaultMappingYAML []byte
 
-//go:embed data/sensitive.yaml
-var defaultSensitiveYAML []byte
-
-// maxDataFile bounds the data files we read (mapping, sensitive rules,
-// audit configs): they are small text files.
+// maxDataFile bounds the data files we read (mapping, audit configs): they
+// are small text files.
 const maxDataFile = 4 << 20
 
 // Mapping is the documented data file (data/endpoints.yaml, format
@@ -410,8 +407,9 @@ func (m *Mapping) Classes() []string {
 	return out
 }
 
-// withVFSClass returns a copy of the mapping whose VFS role serves class.
-func (m *Mapping) withVFSClass(role, class string) (*Mapping, error) {
+// WithVFSClass returns a copy of the mapping whose VFS role is served by
+// class (the solution's own VFS program, e.g. kl.VfsSdCardFs).
+func (m *Mapping) WithVFSClass(role, class string) (*Mapping, error) {
 	if m.vfsRole[role] == nil {
 		return nil, fmt.Errorf("the mapping has no VFS role %q", role)
 	}
@@ -428,95 +426,4 @@ func (m *Mapping) withVFSClass(role, class string) (*Mapping, error) {
 		c.vfsRole[c.VFS[i].Role] = &c.VFS[i]
 	}
 	return &c, nil
-}
-
-// ---- sensitive rules ----
-
-// sensitiveFile is the kcfm-sensitive v1 format.
-type sensitiveFile struct {
-	Format  string          `yaml:"format"`
-	Version int             `yaml:"version"`
-	Rules   []sensitiveRule `yaml:"rules"`
-}
-
-type sensitiveRule struct {
-	Class    string        `yaml:"class"`
-	Syscalls []string      `yaml:"syscalls"`
-	When     *sensitiveCnd `yaml:"when"`
-	Reason   string        `yaml:"reason"`
-}
-
-type sensitiveCnd struct {
-	Arg  int    `yaml:"arg"`
-	Mask uint64 `yaml:"mask"`
-	Op   CondOp `yaml:"op"`
-}
-
-// SensitiveRule is one syscall FlowChecker checks, optionally only when an
-// argument condition holds.
-type SensitiveRule struct {
-	Syscall string
-	Class   string
-	Reason  string
-	Cond    *ArgCond // nil: always
-}
-
-// DefaultSensitive returns the shipped sensitive rules (data/sensitive.yaml).
-func DefaultSensitive() []SensitiveRule {
-	r, err := ParseSensitive("data/sensitive.yaml", defaultSensitiveYAML)
-	if err != nil {
-		panic("policy: embedded sensitive rules are invalid: " + err.Error())
-	}
-	return r
-}
-
-// LoadSensitive reads a kcfm-sensitive v1 file.
-func LoadSensitive(path string) ([]SensitiveRule, error) {
-	b, err := readBounded(path)
-	if err != nil {
-		return nil, err
-	}
-	return ParseSensitive(path, b)
-}
-
-// ParseSensitive parses and validates a kcfm-sensitive v1 file.
-func ParseSensitive(name string, b []byte) ([]SensitiveRule, error) {
-	var f sensitiveFile
-	root, err := decodeStrict(name, b, &f)
-	if err != nil {
-		return nil, err
-	}
-	at := func(path ...string) string { return fmt.Sprintf("%s:%d", name, lineOf(root, path...)) }
-	if f.Format != "kcfm-sensitive" {
-		return nil, fmt.Errorf("%s: format is %q, expected \"kcfm-sensitive\"", at("format"), f.Format)
-	}
-	if f.Version != 1 {
-		return nil, fmt.Errorf("%s: version %d, this kcfm reads version 1", at("version"), f.Version)
-	}
-	var out []SensitiveRule
-	seen := map[string]bool{}
-	for i, r := range f.Rules {
-		p := []string{"rules", fmt.Sprint(i)}
-		if len(r.Syscalls) == 0 || r.Reason == "" || r.Class == "" {
-			return nil, fmt.Errorf("%s: a rule needs class, syscalls and reason", at(p...))
-		}
-		var c *ArgCond
-		if r.When != nil {
-			c = &ArgCond{Arg: r.When.Arg, Mask: r.When.Mask, Op: r.When.Op}
-			if err := c.validate(); err != nil {
-				return nil, fmt.Errorf("%s: %v", at(append(p, "when")...), err)
-			}
-		}
-		for _, s := range r.Syscalls {
-			if !knownSyscall(s) {
-				return nil, fmt.Errorf("%s: %q is not a syscall of x86_64 or aarch64", at(append(p, "syscalls")...), s)
-			}
-			if seen[s] {
-				return nil, fmt.Errorf("%s: syscall %s has two rules (one rule per syscall)", at(append(p, "syscalls")...), s)
-			}
-			seen[s] = true
-			out = append(out, SensitiveRule{Syscall: s, Class: r.Class, Reason: r.Reason, Cond: c})
-		}
-	}
-	return out, nil
 }

@@ -10,7 +10,7 @@ import (
 )
 
 // Fuzz targets for the parsers of untrusted text: PSL, the audit config,
-// the mapping and the sensitive rules. The seeds run in every `go test`.
+// and the mapping. The seeds run in every `go test`.
 
 func FuzzParsePSL(f *testing.F) {
 	files, _ := filepath.Glob(filepath.Join("testdata", "psl", "*.psl"))
@@ -71,12 +71,5 @@ func FuzzParseMapping(f *testing.F) {
 	f.Add([]byte("format: kcfm-endpoints\nversion: 1\nsources: {a: b}\ncore: {class: kl.core.Core, endpoints: [{endpoint: x.X, interface: i.I, methods: [M], source: a}]}\nsyscalls: [{names: [read], core: [x.X.M], source: a}]\n"))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		_, _ = ParseMapping("fuzz.yaml", src)
-	})
-}
-
-func FuzzParseSensitive(f *testing.F) {
-	f.Add(defaultSensitiveYAML)
-	f.Fuzz(func(t *testing.T, src []byte) {
-		_, _ = ParseSensitive("fuzz.yaml", src)
 	})
 }

@@ -50,10 +50,7 @@ func TestGoldenKcfmHello(t *testing.T) {
 	for _, arch := range []sysnum.Arch{sysnum.X86_64, sysnum.AArch64} {
 		t.Run(string(arch), func(t *testing.T) {
 			sig := helloSig(t, arch)
-			p, err := Compute(sig, Options{Entity: "kcfm_hello"})
-			if err != nil {
-				t.Fatal(err)
-			}
+			p := mustCompute(t, sig, Options{Entity: "kcfm_hello"})
 			r, err := BuildReport(sig, p, DefaultMapping())
 			if err != nil {
 				t.Fatal(err)

@@ -173,3 +173,42 @@ var helloLibc = map[string][]string{
 func helloSig(t testing.TB, arch sysnum.Arch) *model.Signature {
 	return linkSig(t, arch, "kcfm_hello", helloUnits, helloLibc)
 }
+
+// testSensitive is a sensitive set in the shape of the runtime's default
+// (runtime/seccomp DefaultSensitiveList): the core package's tests use it;
+// tools/policy/filter converts the runtime's own list.
+var testSensitive = func() []SensitiveRule {
+	var out []SensitiveRule
+	add := func(class string, c *ArgCond, names ...string) {
+		for _, n := range names {
+			out = append(out, SensitiveRule{Syscall: n, Cond: c, Class: class, Reason: class + " (test set)"})
+		}
+	}
+	const writes = 0x1 | 0x2 | 0x40 | 0x200 | 0x400 | 0x400000 // O_WRONLY|O_RDWR|O_CREAT|O_TRUNC|O_APPEND|O_TMPFILE
+	add("exec", nil, "execve", "execveat", "fork", "vfork")
+	add("process", &ArgCond{Arg: 0, Mask: 0x10000, Op: NoneSet}, "clone")
+	out = append(out, SensitiveRule{Syscall: "clone3", Action: ActErrno, Errno: 38, Class: "process", Reason: "flags in memory: ENOSYS makes libc use clone"})
+	add("network", nil, "socket", "connect", "bind", "listen", "accept", "accept4")
+	add("file-write", &ArgCond{Arg: 1, Mask: writes, Op: AnySet}, "open")
+	add("file-write", &ArgCond{Arg: 2, Mask: writes, Op: AnySet}, "openat")
+	add("file-write", nil, "openat2", "creat", "unlink", "unlinkat", "rename", "renameat", "mkdir", "mkdirat")
+	add("exec-memory", &ArgCond{Arg: 2, Mask: 0x4, Op: AnySet}, "mmap", "mprotect", "pkey_mprotect")
+	add("debug", nil, "ptrace", "process_vm_readv", "process_vm_writev", "kill", "tgkill")
+	add("privilege", nil, "setuid", "setgid", "capset", "chmod", "mount", "unshare", "bpf")
+	return out
+}()
+
+// without returns the set minus the named syscalls.
+func without(rules []SensitiveRule, names ...string) []SensitiveRule {
+	drop := map[string]bool{}
+	for _, n := range names {
+		drop[n] = true
+	}
+	var out []SensitiveRule
+	for _, r := range rules {
+		if !drop[r.Syscall] {
+			out = append(out, r)
+		}
+	}
+	return out
+}

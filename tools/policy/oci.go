@@ -25,9 +25,10 @@ type ociProfile struct {
 }
 
 type ociSyscall struct {
-	Names  []string `json:"names"`
-	Action string   `json:"action"`
-	Args   []ociArg `json:"args,omitempty"`
+	Names    []string `json:"names"`
+	Action   string   `json:"action"`
+	ErrnoRet *uint    `json:"errnoRet,omitempty"`
+	Args     []ociArg `json:"args,omitempty"`
 }
 
 type ociArg struct {
@@ -81,11 +82,12 @@ func bitsOf(m uint64) []uint64 {
 
 // WriteOCI writes the OCI/Docker seccomp profile of the policy.
 //
-// A condition (arg & M) != 0 cannot be one MASKED_EQ test, so a checked
-// syscall with an any-set condition becomes one allow rule
-// (arg & M) == 0 plus one notify rule per bit b of M, (arg & b) == b; a
-// none-set condition the other way round. The rules of one syscall never
-// overlap, so rule order and action precedence do not matter.
+// A condition (arg & M) != 0 cannot be one MASKED_EQ test, so a rule with
+// an any-set condition becomes one allow rule (arg & M) == 0 plus one rule
+// per bit b of M, (arg & b) == b, with the rule's action; a none-set
+// condition the other way round. The rules of one syscall never overlap,
+// so rule order and action precedence do not matter. Notify becomes
+// SCMP_ACT_LOG without a listener.
 func WriteOCI(w io.Writer, p *Policy, opt OCIOptions) error {
 	arch, err := OCIArch(p.Arch)
 	if err != nil {
@@ -102,37 +104,70 @@ func WriteOCI(w io.Writer, p *Policy, opt OCIOptions) error {
 	default:
 		return fmt.Errorf("default action %q has no OCI form", p.DefaultAction)
 	}
-	checkedAct := ociLog
+	notifyAct := ociLog
 	if opt.ListenerPath != "" {
-		checkedAct = ociNotify
+		notifyAct = ociNotify
 	}
-	var plain, always []string
+	type act struct {
+		name  string
+		errno int
+	}
+	actOf := func(r Rule) act {
+		switch r.Action {
+		case ActNotify:
+			return act{name: notifyAct}
+		case ActErrno:
+			return act{name: ociErrno, errno: r.Errno}
+		case ActKill:
+			return act{name: ociKillProcess}
+		case ActLog:
+			return act{name: ociLog}
+		}
+		return act{name: ociAllow}
+	}
 	type condKey struct {
 		arg  int
 		mask uint64
 		op   CondOp
+		act  act
 	}
+	var plain []string
+	always := map[act][]string{}
 	byCond := map[condKey][]string{}
 	for _, nr := range p.Allowed {
 		name := p.Name(nr)
-		r, ok := p.CheckedRule(nr)
+		r, ok := p.RuleFor(nr)
 		switch {
-		case !ok:
+		case !ok || actOf(r).name == ociAllow:
 			plain = append(plain, name)
 		case r.Cond == nil:
-			always = append(always, name)
+			always[actOf(r)] = append(always[actOf(r)], name)
 		default:
-			k := condKey{r.Cond.Arg, r.Cond.Mask, r.Cond.Op}
+			k := condKey{r.Cond.Arg, r.Cond.Mask, r.Cond.Op, actOf(r)}
 			byCond[k] = append(byCond[k], name)
 		}
 	}
-	sort.Strings(plain)
-	sort.Strings(always)
-	if len(plain) > 0 {
-		prof.Syscalls = append(prof.Syscalls, ociSyscall{Names: plain, Action: ociAllow})
+	rule := func(names []string, a act, args ...ociArg) ociSyscall {
+		sort.Strings(names)
+		sc := ociSyscall{Names: names, Action: a.name, Args: args}
+		if a.name == ociErrno {
+			e := uint(a.errno)
+			sc.ErrnoRet = &e
+		}
+		return sc
 	}
-	if len(always) > 0 {
-		prof.Syscalls = append(prof.Syscalls, ociSyscall{Names: always, Action: checkedAct})
+	if len(plain) > 0 {
+		prof.Syscalls = append(prof.Syscalls, rule(plain, act{name: ociAllow}))
+	}
+	var acts []act
+	for a := range always {
+		acts = append(acts, a)
+	}
+	sort.Slice(acts, func(i, j int) bool {
+		return strings.Join(always[acts[i]], ",") < strings.Join(always[acts[j]], ",")
+	})
+	for _, a := range acts {
+		prof.Syscalls = append(prof.Syscalls, rule(always[a], a))
 	}
 	var keys []condKey
 	for k := range byCond {
@@ -141,21 +176,17 @@ func WriteOCI(w io.Writer, p *Policy, opt OCIOptions) error {
 	sort.Slice(keys, func(i, j int) bool {
 		return strings.Join(byCond[keys[i]], ",") < strings.Join(byCond[keys[j]], ",")
 	})
+	allow := act{name: ociAllow}
 	for _, k := range keys {
 		names := byCond[k]
-		sort.Strings(names)
-		whole := ociSyscall{Names: names, Args: []ociArg{{Index: uint(k.arg), Value: k.mask, ValueTwo: 0, Op: ociMaskedEq}}}
-		split := ociAllow
-		if k.op == AnySet {
-			whole.Action = ociAllow
-			split = checkedAct
-		} else {
-			whole.Action = checkedAct
+		// whole: (arg & mask) == 0; split: (arg & bit) == bit for each bit.
+		wholeAct, splitAct := allow, k.act
+		if k.op == NoneSet {
+			wholeAct, splitAct = k.act, allow
 		}
-		prof.Syscalls = append(prof.Syscalls, whole)
+		prof.Syscalls = append(prof.Syscalls, rule(append([]string(nil), names...), wholeAct, ociArg{Index: uint(k.arg), Value: k.mask, ValueTwo: 0, Op: ociMaskedEq}))
 		for _, b := range bitsOf(k.mask) {
-			prof.Syscalls = append(prof.Syscalls, ociSyscall{Names: names, Action: split,
-				Args: []ociArg{{Index: uint(k.arg), Value: b, ValueTwo: b, Op: ociMaskedEq}}})
+			prof.Syscalls = append(prof.Syscalls, rule(append([]string(nil), names...), splitAct, ociArg{Index: uint(k.arg), Value: b, ValueTwo: b, Op: ociMaskedEq}))
 		}
 	}
 	enc := json.NewEncoder(w)

@@ -61,7 +61,8 @@ func decodeSpec(t *testing.T, b []byte) *specs.LinuxSeccomp {
 	return &s
 }
 
-func wantRet(p *Policy, a Action, listener bool) uint32 {
+func wantRet(p *Policy, nr int, args [6]uint64, listener bool) uint32 {
+	a, errno := p.Decide(nr, args)
 	switch a {
 	case ActAllow:
 		return retAllow
@@ -73,7 +74,9 @@ func wantRet(p *Policy, a Action, listener bool) uint32 {
 	case ActKill:
 		return retKillProcess
 	case ActErrno:
-		return retErrno | uint32(p.Errno)
+		return retErrno | uint32(errno)
+	case ActLog:
+		return retLog
 	}
 	return 0
 }
@@ -82,7 +85,7 @@ func wantRet(p *Policy, a Action, listener bool) uint32 {
 // every bit of every condition mask, whole masks, all ones.
 func argPatterns(p *Policy) [][6]uint64 {
 	out := [][6]uint64{{}, {^uint64(0), ^uint64(0), ^uint64(0), ^uint64(0), ^uint64(0), ^uint64(0)}}
-	for _, r := range p.Checked {
+	for _, r := range p.Rules {
 		if r.Cond == nil {
 			continue
 		}
@@ -106,15 +109,14 @@ func TestOCIProfileMatchesPolicy(t *testing.T) {
 		{"netd", netdSig, Options{}},
 		{"netd-errno", netdSig, Options{DefaultAction: ActErrno, Errno: 13}},
 		{"netd-full", netdSig, Options{Mode: ModeFull}},
-		{"netd-adjusted", netdSig, Options{AddSensitive: []string{"read"}, RemoveSensitive: []string{"accept4"}}},
+		{"netd-adjusted", netdSig, Options{Sensitive: append(without(testSensitive, "accept4"),
+			SensitiveRule{Syscall: "read"}, SensitiveRule{Syscall: "close", Action: ActKill},
+			SensitiveRule{Syscall: "recvfrom", Action: ActLog}, SensitiveRule{Syscall: "sendto", Action: ActErrno, Errno: 5})}},
 	}
 	for _, arch := range []sysnum.Arch{sysnum.X86_64, sysnum.AArch64} {
 		for _, c := range cases {
 			t.Run(string(arch)+"/"+c.name, func(t *testing.T) {
-				p, err := Compute(c.sig(t, arch), c.opt)
-				if err != nil {
-					t.Fatal(err)
-				}
+				p := mustCompute(t, c.sig(t, arch), c.opt)
 				for _, listener := range []string{"", "/run/kcfm/notify.sock"} {
 					var b bytes.Buffer
 					if err := WriteOCI(&b, p, OCIOptions{ListenerPath: listener}); err != nil {
@@ -152,7 +154,7 @@ func TestOCIProfileMatchesPolicy(t *testing.T) {
 							if err != nil {
 								t.Fatal(err)
 							}
-							want := wantRet(p, p.Action(nr, args), listener != "")
+							want := wantRet(p, nr, args, listener != "")
 							if got != want {
 								t.Fatalf("syscall %s (%d) args %x: filter returns %#x, policy says %s (%#x)", p.Name(nr), nr, args, got, p.Action(nr, args), want)
 							}
@@ -165,16 +167,13 @@ func TestOCIProfileMatchesPolicy(t *testing.T) {
 }
 
 func TestOCIConditionsSplitIntoBits(t *testing.T) {
-	p, err := Compute(netdSig(t, sysnum.X86_64), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustCompute(t, netdSig(t, sysnum.X86_64), Options{})
 	var b bytes.Buffer
 	if err := WriteOCI(&b, p, OCIOptions{ListenerPath: "/run/l"}); err != nil {
 		t.Fatal(err)
 	}
 	s := decodeSpec(t, b.Bytes())
-	var openatRules, cloneRules []specs.LinuxSyscall
+	var openatRules, cloneRules, clone3Rules []specs.LinuxSyscall
 	for _, sc := range s.Syscalls {
 		for _, n := range sc.Names {
 			switch n {
@@ -182,11 +181,13 @@ func TestOCIConditionsSplitIntoBits(t *testing.T) {
 				openatRules = append(openatRules, sc)
 			case "clone":
 				cloneRules = append(cloneRules, sc)
+			case "clone3":
+				clone3Rules = append(clone3Rules, sc)
 			}
 		}
 	}
-	// openat: allow when no write bit, notify per bit of O_WRONLY|O_RDWR|O_CREAT|O_TRUNC.
-	if len(openatRules) != 5 || openatRules[0].Action != specs.ActAllow || openatRules[0].Args[0].Value != 0x243 || openatRules[0].Args[0].ValueTwo != 0 {
+	// openat: allow when no write bit, notify per bit of the six write flags.
+	if len(openatRules) != 7 || openatRules[0].Action != specs.ActAllow || openatRules[0].Args[0].Value != 0x400643 || openatRules[0].Args[0].ValueTwo != 0 {
 		t.Fatalf("openat rules: %+v", openatRules)
 	}
 	for _, r := range openatRules[1:] {
@@ -198,6 +199,10 @@ func TestOCIConditionsSplitIntoBits(t *testing.T) {
 	if len(cloneRules) != 2 || cloneRules[0].Action != specs.ActNotify || cloneRules[0].Args[0].Value != 0x10000 ||
 		cloneRules[1].Action != specs.ActAllow || cloneRules[1].Args[0].ValueTwo != 0x10000 {
 		t.Fatalf("clone rules: %+v", cloneRules)
+	}
+	// clone3: refused with ENOSYS.
+	if len(clone3Rules) != 1 || clone3Rules[0].Action != specs.ActErrno || clone3Rules[0].ErrnoRet == nil || *clone3Rules[0].ErrnoRet != 38 {
+		t.Fatalf("clone3 rules: %+v", clone3Rules)
 	}
 	if !strings.Contains(b.String(), `"SCMP_ARCH_X86_64"`) || s.DefaultAction != specs.ActKillProcess {
 		t.Errorf("architecture/default action: %+v", s)

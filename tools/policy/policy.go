@@ -35,8 +35,10 @@ const (
 	ActNotify Action = "notify"
 	// ActKill kills the whole process (SECCOMP_RET_KILL_PROCESS).
 	ActKill Action = "kill-process"
-	// ActErrno fails the syscall with Policy.Errno.
+	// ActErrno fails the syscall with an errno.
 	ActErrno Action = "errno"
+	// ActLog runs the syscall and records it in the kernel's audit log.
+	ActLog Action = "log"
 )
 
 // Modes (as in the FlowMonitor config).
@@ -56,7 +58,9 @@ const (
 
 // ArgCond restricts a rule to calls whose register argument Arg (0-5)
 // passes the test. Only register values are inspected (seccomp cannot
-// dereference pointers).
+// dereference pointers), and only their low 32 bits: the mask must fit in
+// them, since flag arguments are ints whose upper register half the caller
+// controls.
 type ArgCond struct {
 	Arg  int    `json:"arg" yaml:"arg"`
 	Mask uint64 `json:"mask" yaml:"mask"`
@@ -78,6 +82,9 @@ func (c ArgCond) validate() error {
 	if c.Mask == 0 {
 		return fmt.Errorf("mask is 0 (the condition would be constant)")
 	}
+	if c.Mask>>32 != 0 {
+		return fmt.Errorf("mask %#x is wider than 32 bits (flag arguments are read as int: only their low half is compared)", c.Mask)
+	}
 	if c.Op != AnySet && c.Op != NoneSet {
 		return fmt.Errorf("op %q (expected %q or %q)", c.Op, AnySet, NoneSet)
 	}
@@ -93,12 +100,30 @@ func (c ArgCond) String() string {
 	return fmt.Sprintf("arg%d & %#x %s 0", c.Arg, c.Mask, op)
 }
 
-// Rule is a syscall FlowChecker checks: the filter notifies when Cond holds
-// (always when Cond is nil) and allows it otherwise.
+// Rule gives a syscall of the allowlist another action than allow:
+// ActNotify (FlowChecker checks it), ActErrno (refused with Errno, e.g.
+// clone3 with ENOSYS so that libc falls back to clone, whose flags the
+// filter can read), ActKill or ActLog. With a Cond, the rule applies only
+// when the condition holds, and the syscall is allowed otherwise.
 type Rule struct {
 	Syscall string
 	Nr      int
 	Cond    *ArgCond
+	Action  Action
+	Errno   int // ActErrno only
+	Class   string
+	Reason  string
+}
+
+// SensitiveRule is one entry of a sensitive set, before it is applied to a
+// signature: a syscall name (of any architecture; names the target lacks
+// are skipped), an optional condition and the action (ActNotify when
+// empty).
+type SensitiveRule struct {
+	Syscall string
+	Cond    *ArgCond
+	Action  Action
+	Errno   int
 	Class   string
 	Reason  string
 }
@@ -118,11 +143,10 @@ type Policy struct {
 	// Startup are the syscalls of the dynamic loader and libc start-up and
 	// exit (sorted).
 	Startup []int
-	// Checked are the syscalls FlowChecker checks, sorted by number; each
-	// is also in Allowed.
-	Checked []Rule
-	// Warnings about the inputs (e.g. a sensitive syscall to add that the
-	// program never makes).
+	// Rules are the syscalls of Allowed with another action (at most one
+	// per syscall), sorted by number.
+	Rules []Rule
+	// Warnings about the inputs.
 	Warnings []string
 }
 
@@ -141,13 +165,12 @@ type Options struct {
 	DefaultAction Action
 	// Errno for ActErrno (default 1, EPERM).
 	Errno int
-	// Sensitive are the rules of the default mode; nil means
-	// DefaultSensitive().
+	// Sensitive is the sensitive set of the default mode, in order: the
+	// first rule of a syscall wins where rules of the same action cannot be
+	// merged. It comes from the runtime's filter package
+	// (tools/policy/filter.Sensitive), so that the launcher's filter and
+	// these outputs share one definition. Required in the default mode.
 	Sensitive []SensitiveRule
-	// AddSensitive and RemoveSensitive adjust the checked set (syscall names
-	// or numbers), like the FlowMonitor config's sensitive.add/remove.
-	// Added syscalls are checked unconditionally.
-	AddSensitive, RemoveSensitive []string
 }
 
 // EPERM is the default errno of ActErrno.
@@ -212,21 +235,6 @@ func EntityName(program string) string {
 // ValidEntity reports whether s is a PSL process class name (dotted
 // identifiers, e.g. hello.Hello).
 func ValidEntity(s string) bool { return qnameRE.MatchString(s) }
-
-// resolveSyscall turns a name or number into a syscall number of t.
-func resolveSyscall(t *sysnum.Table, s string) (int, error) {
-	if n, err := strconv.Atoi(s); err == nil {
-		if n < 0 || n > t.Max() || t.Name(n) == "" {
-			return 0, fmt.Errorf("syscall number %d is not a syscall of %s", n, t.Arch())
-		}
-		return n, nil
-	}
-	n, ok := t.Nr(s)
-	if !ok {
-		return 0, fmt.Errorf("unknown syscall %q on %s", s, t.Arch())
-	}
-	return n, nil
-}
 
 // Compute derives the policy description from a signature.
 func Compute(sig *model.Signature, opt Options) (*Policy, error) {
@@ -296,54 +304,63 @@ func Compute(sig *model.Signature, opt Options) (*Policy, error) {
 		}
 	}
 
-	checked := map[int]Rule{}
+	rules := map[int]*Rule{}
 	if p.Mode == ModeFull {
 		for _, nr := range p.Allowed {
-			checked[nr] = Rule{Syscall: t.Name(nr), Nr: nr, Class: "full", Reason: "full mode: every syscall is checked"}
+			rules[nr] = &Rule{Syscall: t.Name(nr), Nr: nr, Action: ActNotify, Class: "full", Reason: "full mode: every syscall is checked"}
 		}
 	} else {
-		rules := opt.Sensitive
-		if rules == nil {
-			rules = DefaultSensitive()
+		if opt.Sensitive == nil {
+			return nil, fmt.Errorf("no sensitive set given for the default mode (tools/policy/filter.Sensitive gives the runtime's)")
 		}
-		for _, r := range rules {
-			nr, ok := t.Nr(r.Syscall)
+		for _, sr := range opt.Sensitive {
+			if !knownSyscall(sr.Syscall) {
+				return nil, fmt.Errorf("sensitive set: %q is not a syscall of x86_64 or aarch64", sr.Syscall)
+			}
+			nr, ok := t.Nr(sr.Syscall)
 			if !ok || !allowed[nr] {
-				continue // not on this arch, or the program never makes it: denied anyway
+				continue // not on this arch, or the program never makes it: refused anyway
 			}
-			var c *ArgCond
-			if r.Cond != nil {
-				cc := *r.Cond
-				if err := cc.validate(); err != nil {
-					return nil, fmt.Errorf("sensitive rule for %s: %v", r.Syscall, err)
+			r := Rule{Syscall: t.Name(nr), Nr: nr, Action: sr.Action, Errno: sr.Errno, Class: sr.Class, Reason: sr.Reason}
+			if r.Action == "" {
+				r.Action = ActNotify
+			}
+			switch r.Action {
+			case ActNotify, ActKill, ActLog, ActAllow:
+				r.Errno = 0
+			case ActErrno:
+				if r.Errno < 1 || r.Errno > 4095 {
+					return nil, fmt.Errorf("sensitive rule for %s: errno %d out of range 1..4095", sr.Syscall, r.Errno)
 				}
-				c = &cc
+			default:
+				return nil, fmt.Errorf("sensitive rule for %s: action %q (expected notify, errno, kill-process, log or allow)", sr.Syscall, r.Action)
 			}
-			checked[nr] = Rule{Syscall: r.Syscall, Nr: nr, Cond: c, Class: r.Class, Reason: r.Reason}
+			if sr.Cond != nil {
+				c := *sr.Cond
+				if err := c.validate(); err != nil {
+					return nil, fmt.Errorf("sensitive rule for %s: %v", sr.Syscall, err)
+				}
+				r.Cond = &c
+			}
+			prev := rules[nr]
+			if prev == nil {
+				rules[nr] = &r
+				continue
+			}
+			merged, err := mergeRules(*prev, r)
+			if err != nil {
+				return nil, err
+			}
+			rules[nr] = &merged
 		}
 	}
-	for _, s := range opt.AddSensitive {
-		nr, err := resolveSyscall(t, s)
-		if err != nil {
-			return nil, fmt.Errorf("sensitive add: %v", err)
+	for _, r := range rules {
+		if r.Action == ActAllow {
+			continue // the syscall is allowed anyway
 		}
-		if !allowed[nr] {
-			p.Warnings = append(p.Warnings, fmt.Sprintf("sensitive add: %s is not in the allowlist (the program never makes it; the filter refuses it anyway)", t.Name(nr)))
-			continue
-		}
-		checked[nr] = Rule{Syscall: t.Name(nr), Nr: nr, Class: "added", Reason: "added to the sensitive set by configuration"}
+		p.Rules = append(p.Rules, *r)
 	}
-	for _, s := range opt.RemoveSensitive {
-		nr, err := resolveSyscall(t, s)
-		if err != nil {
-			return nil, fmt.Errorf("sensitive remove: %v", err)
-		}
-		delete(checked, nr)
-	}
-	for _, r := range checked {
-		p.Checked = append(p.Checked, r)
-	}
-	sort.Slice(p.Checked, func(i, j int) bool { return p.Checked[i].Nr < p.Checked[j].Nr })
+	sort.Slice(p.Rules, func(i, j int) bool { return p.Rules[i].Nr < p.Rules[j].Nr })
 	return p, nil
 }
 
@@ -376,26 +393,72 @@ func (p *Policy) IsAllowed(nr int) bool {
 	return i < len(p.Allowed) && p.Allowed[i] == nr
 }
 
-// CheckedRule returns the rule for nr, if FlowChecker checks it.
-func (p *Policy) CheckedRule(nr int) (Rule, bool) {
-	i := sort.Search(len(p.Checked), func(i int) bool { return p.Checked[i].Nr >= nr })
-	if i < len(p.Checked) && p.Checked[i].Nr == nr {
-		return p.Checked[i], true
+// mergeRules combines two rules of one syscall with the same action (a
+// rule added to the default set): an unconditional rule absorbs a
+// conditional one, any-set conditions on one argument join their masks.
+// Anything else would need ordered rules, which the OCI profile and systemd
+// cannot express.
+func mergeRules(a, b Rule) (Rule, error) {
+	if a.Action != b.Action || a.Errno != b.Errno {
+		if a.Cond == nil {
+			return a, nil // the first unconditional rule wins, as in the filter
+		}
+		return Rule{}, fmt.Errorf("sensitive set: %s has rules with different actions (%s, %s) that overlap; give one rule per syscall", a.Syscall, a.Action, b.Action)
+	}
+	switch {
+	case a.Cond == nil:
+		return a, nil
+	case b.Cond == nil:
+		return b, nil
+	case *a.Cond == *b.Cond:
+		return a, nil
+	case a.Cond.Arg == b.Cond.Arg && a.Cond.Op == AnySet && b.Cond.Op == AnySet:
+		c := *a.Cond
+		c.Mask |= b.Cond.Mask
+		a.Cond = &c
+		return a, nil
+	}
+	return Rule{}, fmt.Errorf("sensitive set: the conditions %v and %v of %s cannot be merged into one", a.Cond, b.Cond, a.Syscall)
+}
+
+// RuleFor returns the rule of nr, if it has one.
+func (p *Policy) RuleFor(nr int) (Rule, bool) {
+	i := sort.Search(len(p.Rules), func(i int) bool { return p.Rules[i].Nr >= nr })
+	if i < len(p.Rules) && p.Rules[i].Nr == nr {
+		return p.Rules[i], true
 	}
 	return Rule{}, false
 }
 
-// Action is the meaning of the policy: what happens to syscall nr with
-// register arguments args. Every rendering (OCI profile, systemd filter,
-// the launcher's filter) must agree with it.
-func (p *Policy) Action(nr int, args [6]uint64) Action {
-	if !p.IsAllowed(nr) {
-		return p.DefaultAction
-	}
-	if r, ok := p.CheckedRule(nr); ok {
-		if r.Cond == nil || r.Cond.Matches(args[r.Cond.Arg]) {
-			return ActNotify
+// Checked counts the syscalls FlowChecker checks (ActNotify rules).
+func (p *Policy) Checked() int {
+	n := 0
+	for _, r := range p.Rules {
+		if r.Action == ActNotify {
+			n++
 		}
 	}
-	return ActAllow
+	return n
+}
+
+// Decide is the meaning of the policy: what happens to syscall nr with
+// register arguments args, and the errno of an ActErrno answer. Every
+// rendering (OCI profile, systemd filter, the launcher's filter) must agree
+// with it.
+func (p *Policy) Decide(nr int, args [6]uint64) (Action, int) {
+	if !p.IsAllowed(nr) {
+		return p.DefaultAction, p.Errno
+	}
+	if r, ok := p.RuleFor(nr); ok {
+		if r.Cond == nil || r.Cond.Matches(args[r.Cond.Arg]) {
+			return r.Action, r.Errno
+		}
+	}
+	return ActAllow, 0
+}
+
+// Action is Decide without the errno.
+func (p *Policy) Action(nr int, args [6]uint64) Action {
+	a, _ := p.Decide(nr, args)
+	return a
 }

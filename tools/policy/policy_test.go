@@ -20,28 +20,34 @@ func TestComputeSensitiveSet(t *testing.T) {
 		}
 		return v
 	}
-	checked := map[string]*ArgCond{}
-	for _, r := range p.Checked {
-		checked[r.Syscall] = r.Cond
+	rules := map[string]Rule{}
+	for _, r := range p.Rules {
+		rules[r.Syscall] = r
 		if !p.IsAllowed(r.Nr) {
-			t.Errorf("checked %s is not allowed", r.Syscall)
+			t.Errorf("rule for %s, which is not allowed", r.Syscall)
 		}
 	}
-	for _, n := range []string{"execve", "socket", "bind", "listen", "accept4", "connect", "clone3", "fork"} {
-		if c, ok := checked[n]; !ok || c != nil {
-			t.Errorf("%s should be checked unconditionally (got %v, %v)", n, c, ok)
+	for _, n := range []string{"execve", "socket", "bind", "listen", "accept4", "connect", "fork"} {
+		if r, ok := rules[n]; !ok || r.Cond != nil || r.Action != ActNotify {
+			t.Errorf("%s should be checked unconditionally (got %+v, %v)", n, r, ok)
 		}
 	}
-	if c := checked["openat"]; c == nil || c.Arg != 2 || c.Mask != 0x243 || c.Op != AnySet {
+	if c := rules["openat"].Cond; c == nil || c.Arg != 2 || c.Mask != 0x400643 || c.Op != AnySet {
 		t.Errorf("openat condition %+v", c)
 	}
-	if c := checked["clone"]; c == nil || c.Arg != 0 || c.Mask != 0x10000 || c.Op != NoneSet {
+	if c := rules["clone"].Cond; c == nil || c.Arg != 0 || c.Mask != 0x10000 || c.Op != NoneSet {
 		t.Errorf("clone condition %+v", c)
 	}
+	if r := rules["clone3"]; r.Action != ActErrno || r.Errno != 38 {
+		t.Errorf("clone3 rule %+v", r)
+	}
 	for _, n := range []string{"read", "recvfrom", "sendto", "close"} {
-		if _, ok := checked[n]; ok {
+		if _, ok := rules[n]; ok {
 			t.Errorf("%s must stay in the kernel (per-request syscall)", n)
 		}
+	}
+	if p.Checked() != len(p.Rules)-1 {
+		t.Errorf("Checked() = %d of %d rules (all but clone3 notify)", p.Checked(), len(p.Rules))
 	}
 	// The meaning.
 	var args [6]uint64
@@ -67,31 +73,54 @@ func TestComputeSensitiveSet(t *testing.T) {
 	if a := p.Action(nr("clone"), args); a != ActNotify {
 		t.Errorf("clone of a process: %s", a)
 	}
-
-	// Adjustments like the FlowMonitor config's sensitive.add/remove.
-	q := mustCompute(t, sig, Options{AddSensitive: []string{"read", "0"}, RemoveSensitive: []string{"accept4", "openat"}})
-	if _, ok := q.CheckedRule(nr("read")); !ok {
-		t.Error("read not added")
-	}
-	for _, n := range []string{"accept4", "openat"} {
-		if _, ok := q.CheckedRule(nr(n)); ok {
-			t.Errorf("%s not removed", n)
-		}
-	}
-	q = mustCompute(t, sig, Options{AddSensitive: []string{"ptrace"}})
-	if len(q.Warnings) != 1 || !strings.Contains(q.Warnings[0], "ptrace") {
-		t.Errorf("adding a syscall the program never makes should warn: %v", q.Warnings)
+	if a, e := p.Decide(nr("clone3"), args); a != ActErrno || e != 38 {
+		t.Errorf("clone3: %s %d", a, e)
 	}
 	// Full mode checks everything allowed.
 	f := mustCompute(t, sig, Options{Mode: ModeFull})
-	if len(f.Checked) != len(f.Allowed) {
-		t.Errorf("full mode checks %d of %d", len(f.Checked), len(f.Allowed))
+	if f.Checked() != len(f.Allowed) {
+		t.Errorf("full mode checks %d of %d", f.Checked(), len(f.Allowed))
 	}
 	// The aarch64 signature has no open/fork; the rules that name them are skipped.
 	a := mustCompute(t, netdSig(t, sysnum.AArch64), Options{})
-	for _, r := range a.Checked {
+	for _, r := range a.Rules {
 		if r.Syscall == "open" || r.Syscall == "fork" {
-			t.Errorf("aarch64 policy checks %s", r.Syscall)
+			t.Errorf("aarch64 policy has a rule for %s", r.Syscall)
+		}
+	}
+}
+
+// Several rules for one syscall (a configuration adding to the default
+// set) are merged into one, or refused when no single rule can say it.
+func TestComputeMergesRules(t *testing.T) {
+	sig := netdSig(t, sysnum.X86_64)
+	w := &ArgCond{Arg: 2, Mask: 0x3, Op: AnySet}
+	c := &ArgCond{Arg: 2, Mask: 0x40, Op: AnySet}
+	for _, tc := range []struct {
+		name  string
+		rules []SensitiveRule
+		want  string // openat's rule, or the error
+	}{
+		{"unconditional absorbs", []SensitiveRule{{Syscall: "openat", Cond: w}, {Syscall: "openat"}}, "notify <nil>"},
+		{"masks join", []SensitiveRule{{Syscall: "openat", Cond: w}, {Syscall: "openat", Cond: c}}, "notify arg2 & 0x43 != 0"},
+		{"same rule twice", []SensitiveRule{{Syscall: "openat", Cond: w}, {Syscall: "openat", Cond: w}}, "notify arg2 & 0x3 != 0"},
+		{"first unconditional wins", []SensitiveRule{{Syscall: "openat", Action: ActKill}, {Syscall: "openat", Cond: w}}, "kill-process <nil>"},
+		{"overlap with another action", []SensitiveRule{{Syscall: "openat", Cond: w}, {Syscall: "openat", Action: ActKill}}, "different actions"},
+		{"conditions on two arguments", []SensitiveRule{{Syscall: "openat", Cond: w}, {Syscall: "openat", Cond: &ArgCond{Arg: 3, Mask: 1, Op: AnySet}}}, "cannot be merged"},
+		{"allow is no rule", []SensitiveRule{{Syscall: "openat", Action: ActAllow}}, "none"},
+	} {
+		p, err := Compute(sig, Options{Sensitive: tc.rules})
+		got := "none"
+		if err != nil {
+			got = err.Error()
+		} else if r, ok := p.RuleFor(257); ok {
+			got = string(r.Action) + " <nil>"
+			if r.Cond != nil {
+				got = string(r.Action) + " " + r.Cond.String()
+			}
+		}
+		if !strings.Contains(got, tc.want) {
+			t.Errorf("%s: got %q, want %q", tc.name, got, tc.want)
 		}
 	}
 }
@@ -109,27 +138,35 @@ func TestComputeErrors(t *testing.T) {
 		{Options{Mode: "paranoid"}, `mode "paranoid"`},
 		{Options{DefaultAction: ActAllow}, `default action "allow"`},
 		{Options{DefaultAction: ActErrno, Errno: 5000}, "errno 5000 out of range"},
-		{Options{AddSensitive: []string{"no_such_call"}}, `unknown syscall "no_such_call" on x86_64`},
-		{Options{RemoveSensitive: []string{"9999"}}, "9999 is not a syscall of x86_64"},
+		{Options{Sensitive: []SensitiveRule{{Syscall: "no_such_call"}}}, `"no_such_call" is not a syscall`},
 		{Options{Sensitive: []SensitiveRule{{Syscall: "write", Cond: &ArgCond{Arg: 7, Mask: 1, Op: AnySet}}}}, "argument index 7"},
+		{Options{Sensitive: []SensitiveRule{{Syscall: "write", Cond: &ArgCond{Arg: 1, Mask: 1 << 40, Op: AnySet}}}}, "wider than 32 bits"},
+		{Options{Sensitive: []SensitiveRule{{Syscall: "write", Action: ActErrno}}}, "errno 0 out of range"},
+		{Options{Sensitive: []SensitiveRule{{Syscall: "write", Action: "trace"}}}, `action "trace"`},
 	} {
+		if c.opt.Sensitive == nil {
+			c.opt.Sensitive = testSensitive
+		}
 		_, err := Compute(sig, c.opt)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: error %v, want %q", c.opt, err, c.want)
 		}
 	}
+	if _, err := Compute(sig, Options{}); err == nil || !strings.Contains(err.Error(), "no sensitive set") {
+		t.Errorf("default mode without a sensitive set: %v", err)
+	}
 	noArch := *sig
 	noArch.Arch = ""
-	if _, err := Compute(&noArch, Options{}); err == nil || !strings.Contains(err.Error(), "pass --arch") {
+	if _, err := Compute(&noArch, Options{Sensitive: testSensitive}); err == nil || !strings.Contains(err.Error(), "pass --arch") {
 		t.Errorf("signature without arch: %v", err)
 	}
-	if p, err := Compute(&noArch, Options{Arch: "amd64"}); err != nil || p.Arch != sysnum.X86_64 {
+	if p, err := Compute(&noArch, Options{Arch: "amd64", Sensitive: testSensitive}); err != nil || p.Arch != sysnum.X86_64 {
 		t.Errorf("--arch amd64 for a signature without arch: %v", err)
 	}
 	bad := *sig
 	bad.Syscalls = append([]int{}, sig.Syscalls...)
 	bad.Syscalls = append(bad.Syscalls, 4000)
-	if _, err := Compute(&bad, Options{}); err == nil || !strings.Contains(err.Error(), "syscall 4000 is not a syscall of x86_64") {
+	if _, err := Compute(&bad, Options{Sensitive: testSensitive}); err == nil || !strings.Contains(err.Error(), "syscall 4000 is not a syscall of x86_64") {
 		t.Errorf("foreign syscall number: %v", err)
 	}
 }
@@ -153,7 +190,8 @@ func TestEntityName(t *testing.T) {
 // same Policy, so the launcher can build its filter from it.
 func TestAuditRoundTrip(t *testing.T) {
 	for _, arch := range []sysnum.Arch{sysnum.X86_64, sysnum.AArch64} {
-		for _, opt := range []Options{{}, {DefaultAction: ActErrno, Errno: 38, Entity: "net.Daemon"}, {Mode: ModeFull}} {
+		for _, opt := range []Options{{}, {DefaultAction: ActErrno, Errno: 38, Entity: "net.Daemon"}, {Mode: ModeFull},
+			{Sensitive: append(without(testSensitive, "close"), SensitiveRule{Syscall: "close", Action: ActKill})}} {
 			p := mustCompute(t, netdSig(t, arch), opt)
 			var b bytes.Buffer
 			if err := WriteAudit(&b, p); err != nil {
@@ -172,7 +210,7 @@ func TestAuditRoundTrip(t *testing.T) {
 }
 
 func TestParseAuditErrors(t *testing.T) {
-	p := mustCompute(t, helloSig(t, sysnum.X86_64), Options{})
+	p := mustCompute(t, netdSig(t, sysnum.X86_64), Options{})
 	var b bytes.Buffer
 	if err := WriteAudit(&b, p); err != nil {
 		t.Fatal(err)
@@ -187,10 +225,14 @@ func TestParseAuditErrors(t *testing.T) {
 		{"default_action: kill-process", "default_action: kill-process\nerrno: 3", "errno is only meaningful"},
 		{"allowed: [", "allowed: [frobnicate, ", `"frobnicate" is not a syscall of x86_64`},
 		{"allowed: [", "allowed: [read, ", "read listed twice"},
-		{"  - syscall: execve", "  - syscall: getppid", "checked syscall getppid is not in allowed"},
+		{"  - syscall: execve", "  - syscall: getppid", "rule for getppid, which is not in allowed"},
+		{"  - syscall: execve", "  - syscall: openat", "openat has two rules"},
 		{"op: any-set", "op: sometimes", `op "sometimes"`},
-		{"entity: kcfm_hello", "entity: kcfm hello", "not a PSL process class name"},
-		{"checked:", "surprise: 1\nchecked:", "field surprise not found"},
+		{"entity: netd", "entity: net d", "not a PSL process class name"},
+		{"rules:", "surprise: 1\nrules:", "field surprise not found"},
+		{"    action: errno\n    errno: 38", "    action: errno\n    errno: 0", "errno 0 out of range"},
+		{"    action: errno\n    errno: 38", "    action: allow", `action "allow"`},
+		{"    action: notify", "    action: notify\n    errno: 4", "only meaningful with action errno"},
 	} {
 		if !strings.Contains(good, c.from) {
 			t.Fatalf("test input lacks %q", c.from)
@@ -237,22 +279,6 @@ func TestMappingAndSensitiveData(t *testing.T) {
 			t.Fatalf("mapping lacks %q", c.from)
 		}
 		_, err := ParseMapping("e.yaml", []byte(strings.Replace(good, c.from, c.to, 1)))
-		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%q: error %v, want %q", c.to, err, c.want)
-		}
-	}
-	rules := DefaultSensitive()
-	if len(rules) < 20 {
-		t.Errorf("%d sensitive rules", len(rules))
-	}
-	sgood := string(defaultSensitiveYAML)
-	for _, c := range []struct{ from, to, want string }{
-		{"op: none-set", "op: maybe", `op "maybe"`},
-		{"mask: 0x4", "mask: 0", "mask is 0"},
-		{"syscalls: [execve, execveat]", "syscalls: [execve, execve]", "execve has two rules"},
-		{"syscalls: [execve, execveat]", "syscalls: [exec]", `"exec" is not a syscall`},
-	} {
-		_, err := ParseSensitive("s.yaml", []byte(strings.Replace(sgood, c.from, c.to, 1)))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: error %v, want %q", c.to, err, c.want)
 		}

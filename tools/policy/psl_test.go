@@ -99,7 +99,7 @@ func TestPSLLeastPrivilege(t *testing.T) {
 		}
 	}
 	// Other VFS programs are configurable.
-	m, err := DefaultMapping().withVFSClass("filesystem", "kl.VfsSdCardFs")
+	m, err := DefaultMapping().WithVFSClass("filesystem", "kl.VfsSdCardFs")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,8 @@ func (u Use) String() string {
 type SyscallUse struct {
 	Syscall string   `json:"syscall"`
 	Nr      int      `json:"nr"`
-	Checked bool     `json:"checked,omitempty"`
+	Action  Action   `json:"action,omitempty"` // a rule's action (notify: checked by FlowChecker)
+	Errno   int      `json:"errno,omitempty"`
 	When    string   `json:"when,omitempty"`
 	Class   string   `json:"class,omitempty"`
 	Reason  string   `json:"reason,omitempty"`
@@ -56,7 +57,8 @@ type Report struct {
 	TableSize     int     `json:"arch_syscalls"`
 	Allowed       int     `json:"allowed"`
 	StartupOnly   int     `json:"startup_only"`
-	Checked       int     `json:"checked"`
+	Checked       int     `json:"checked"` // syscalls FlowChecker checks
+	Ruled         int     `json:"rules"`   // syscalls with a rule (checked, refused with an errno, ...)
 	Denied        int     `json:"denied"`
 	Transitions   int     `json:"transitions"`
 	Allowlist     int     `json:"allowlist_transitions"`
@@ -80,7 +82,7 @@ func BuildReport(sig *model.Signature, p *Policy, mapping *Mapping) (*Report, er
 	r := &Report{
 		Program: sig.Program, Arch: string(p.Arch), Entity: p.Entity, Libc: sig.Libc, Mode: p.Mode,
 		DefaultAction: p.DefaultAction, Functions: len(sig.Functions), TableSize: p.Table().Len(),
-		Allowed: len(p.Allowed), Checked: len(p.Checked), Transitions: tr.Pairs, Allowlist: tr.Allowlist,
+		Allowed: len(p.Allowed), Checked: p.Checked(), Ruled: len(p.Rules), Transitions: tr.Pairs, Allowlist: tr.Allowlist,
 		Reduction: tr.Reduction(), ProgramTransitions: tr.ProgramPairs, ProgramReduction: tr.ProgramReduction(),
 	}
 	r.Denied = r.TableSize - r.Allowed
@@ -151,8 +153,8 @@ func BuildReport(sig *model.Signature, p *Policy, mapping *Mapping) (*Report, er
 		if ipc != nil {
 			su.Core = ipc.bySyscall[nr]
 		}
-		if rule, ok := p.CheckedRule(nr); ok {
-			su.Checked, su.Class, su.Reason = true, rule.Class, rule.Reason
+		if rule, ok := p.RuleFor(nr); ok {
+			su.Action, su.Errno, su.Class, su.Reason = rule.Action, rule.Errno, rule.Class, rule.Reason
 			if rule.Cond != nil {
 				su.When = rule.Cond.String()
 			}
@@ -183,6 +185,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "mode: %s; syscalls outside the allowlist: %s\n\n", r.Mode, r.DefaultAction)
 	fmt.Fprintf(&b, "allowed syscalls:   %d of %d on %s (%d only at start-up/exit)\n", r.Allowed, r.TableSize, r.Arch, r.StartupOnly)
 	fmt.Fprintf(&b, "checked by FlowChecker: %d\n", r.Checked)
+	if r.Ruled > r.Checked {
+		fmt.Fprintf(&b, "other rules:        %d\n", r.Ruled-r.Checked)
+	}
 	fmt.Fprintf(&b, "denied:             %d\n", r.Denied)
 	fmt.Fprintf(&b, "allowed transitions (syscall b right after a), a plain allowlist allows |S|² = %d:\n", r.Allowlist)
 	fmt.Fprintf(&b, "  whole run:     %d (%.1f %% fewer; start-up and exit accept their syscalls in any order)\n", r.Transitions, 100*r.Reduction)
@@ -197,7 +202,16 @@ func (r *Report) WriteText(w io.Writer) error {
 		if s.When != "" {
 			when = "when " + s.When
 		}
-		fmt.Fprintf(&b, "  %s [%s: %s] checked %s\n", s.Syscall, s.Class, s.Reason, when)
+		what := "checked"
+		switch s.Action {
+		case ActErrno:
+			what = fmt.Sprintf("refused with errno %d", s.Errno)
+		case ActKill:
+			what = "kills the process"
+		case ActLog:
+			what = "logged"
+		}
+		fmt.Fprintf(&b, "  %s [%s: %s] %s %s\n", s.Syscall, s.Class, s.Reason, what, when)
 		for _, u := range s.Uses {
 			fmt.Fprintf(&b, "    - %s\n", u)
 		}
@@ -217,8 +231,12 @@ func (r *Report) WriteText(w io.Writer) error {
 			}
 		}
 		mark := ""
-		if s.Checked {
+		switch s.Action {
+		case ActNotify:
 			mark = " (checked)"
+		case "":
+		default:
+			mark = " (" + string(s.Action) + ")"
 		}
 		fmt.Fprintf(&b, "  %-20s %s%s\n", s.Syscall, strings.Join(names, ", "), mark)
 	}

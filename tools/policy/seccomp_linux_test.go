@@ -249,10 +249,7 @@ func TestSeccompProfileConfinesRealPrograms(t *testing.T) {
 	filter := filepath.Join(dir, "filter.bpf")
 
 	t.Run("benign program: zero denials", func(t *testing.T) {
-		p, err := Compute(sig, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := mustCompute(t, sig, Options{})
 		installFilter(t, p, OCIOptions{}, filter)
 		r := runConfined(t, loader, filter, benign, benign)
 		if !r.status.Exited() || r.status.ExitStatus() != 0 || r.stdout != "ok\n" {
@@ -260,10 +257,7 @@ func TestSeccompProfileConfinesRealPrograms(t *testing.T) {
 		}
 	})
 	t.Run("syscall outside the signature is killed", func(t *testing.T) {
-		p, err := Compute(sig, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := mustCompute(t, sig, Options{})
 		installFilter(t, p, OCIOptions{}, filter)
 		r := runConfined(t, loader, filter, bad, bad)
 		if !r.status.Signaled() || r.status.Signal() != syscall.SIGSYS {
@@ -274,10 +268,7 @@ func TestSeccompProfileConfinesRealPrograms(t *testing.T) {
 		}
 	})
 	t.Run("syscall outside the signature fails with errno", func(t *testing.T) {
-		p, err := Compute(sig, Options{DefaultAction: ActErrno})
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := mustCompute(t, sig, Options{DefaultAction: ActErrno})
 		installFilter(t, p, OCIOptions{}, filter)
 		r := runConfined(t, loader, filter, bad, bad)
 		if !r.status.Exited() || r.status.ExitStatus() != 0 || !strings.Contains(r.stdout, "getppid=-1 errno=1\n") {
@@ -289,10 +280,7 @@ func TestSeccompProfileConfinesRealPrograms(t *testing.T) {
 		csig := linkSig(t, arch, "cond", condUnits, realLibc)
 		// execve is checked too; without a FlowChecker to approve the
 		// loader's exec, leave it out here.
-		p, err := Compute(csig, Options{RemoveSensitive: []string{"execve"}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := mustCompute(t, csig, Options{Sensitive: without(testSensitive, "execve")})
 		target := filepath.Join(dir, "written")
 		// With a listener, checked calls are notified; the test compiler
 		// answers them with EOPNOTSUPP (95) instead of a supervisor.

@@ -80,6 +80,9 @@ func TestSystemdAnalyzeVerify(t *testing.T) {
 
 func mustCompute(tb testing.TB, sig *model.Signature, opt Options) *Policy {
 	tb.Helper()
+	if opt.Sensitive == nil && opt.Mode != ModeFull {
+		opt.Sensitive = testSensitive
+	}
 	p, err := Compute(sig, opt)
 	if err != nil {
 		tb.Fatal(err)
