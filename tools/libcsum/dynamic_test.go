@@ -311,9 +311,23 @@ func writePrecision(w *bytes.Buffer, s *Summary, rows [][4]string, tolerated []s
 	for _, x := range ratios {
 		rs += x
 	}
+	exact, small, large := 0, 0, 0
+	for _, r := range rows {
+		m, _ := strconv.Atoi(r[2])
+		if r[1] == r[2] {
+			exact++
+		}
+		if m <= 10 {
+			small++
+		}
+		if m >= 50 {
+			large++
+		}
+	}
 	fmt.Fprintf(w, "\n### %s %s %s (build id %s)\n\n", s.Libc, s.LibcVersion, s.Arch, s.BuildID)
 	fmt.Fprintf(w, "%d functions traced; mean syscalls observed per function %.1f, mean summary size %.1f; mean observed/summary %.3f.\n",
 		n, float64(sumObs)/float64(n), float64(sumSum)/float64(n), rs/float64(max(1, len(ratios))))
+	fmt.Fprintf(w, "Summary exactly the observed set: %d functions; summary of at most 10 syscalls: %d; 50 or more: %d.\n", exact, small, large)
 	if len(tolerated) > 0 {
 		fmt.Fprintf(w, "\nObserved syscalls not in the summary but allowed by `loads_code` (made by dynamically loaded code):\n\n")
 		for _, x := range tolerated {

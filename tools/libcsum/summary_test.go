@@ -2,9 +2,9 @@ package libcsum
 
 import (
 	"bytes"
-	"encoding/json"
 	"crypto/sha1"
 	"encoding/hex"
+	"encoding/json"
 	"os"
 	"reflect"
 	"strings"
