@@ -266,3 +266,9 @@ func (s *Symbolizer) resolve(addr uint64) (symbolKey, bool) {
 	}
 	return symbolKey{}, false
 }
+
+// NewNameResolver returns a symbolizer that only resolves names (Name);
+// Lookup must not be called on it.
+func NewNameResolver(pid int) *Symbolizer {
+	return &Symbolizer{pid: pid, cache: map[uint64]int32{}, names: map[uint64]symbolKey{}}
+}
