@@ -56,6 +56,13 @@ const (
 	FnEntry                // the program's entry (main or ENTRY)
 )
 
+// Signature flags.
+const (
+	// SigExceptions: the program is C++ and may throw: function return
+	// events can come from any state while an exception unwinds.
+	SigExceptions uint32 = 1 << iota
+)
+
 // SigEdge is a transition of a linked function automaton. Site indexes
 // Signature.Sites (-1: none).
 type SigEdge struct {
@@ -93,6 +100,8 @@ type Signature struct {
 	Program string
 	Libc    string // e.g. "glibc 2.36 (build id …)"
 	Entry   int32  // function id of main/ENTRY
+	// Flags: SigExceptions.
+	Flags uint32
 	// Syscalls is every syscall the program can make anywhere (sorted):
 	// the static allowlist the seccomp filter and the policies are made of.
 	Syscalls []int
@@ -134,6 +143,7 @@ func EncodeSignature(w io.Writer, s *Signature) error {
 	e.s(s.Program)
 	e.s(s.Libc)
 	e.i(int64(s.Entry))
+	e.u(uint64(s.Flags))
 	e.ints(s.Syscalls)
 	e.ints(s.StartupSyscalls)
 	e.u(uint64(len(s.Files)))
@@ -268,6 +278,7 @@ func DecodeSignature(data []byte) (*Signature, error) {
 	s.Program = d.s()
 	s.Libc = d.s()
 	s.Entry = int32(d.i())
+	s.Flags = uint32(d.u())
 	s.Syscalls = d.ints("syscalls", MaxSyscallNr)
 	s.StartupSyscalls = d.ints("startup syscalls", MaxSyscallNr)
 	nf := d.count("files", 1<<20, 1)

@@ -68,11 +68,18 @@ type Model struct {
 	table    *sysnum.Table
 	closures [][][]int32 // per function, per state, lazily
 	startup  [model.MaxSyscallNr + 1]bool
+	anywhere [model.MaxSyscallNr + 1]bool
 	escaping []bool
 
 	symOnce sync.Once
 	symIdx  map[symbolKey]int32
 }
+
+// RuntimeSyscalls are made by the runtime library itself at any point of
+// a thread (claiming a ring slot in a new thread or a forked child, waiting
+// on a full ring); they are accepted everywhere. None of them is in the
+// default sensitive set.
+var RuntimeSyscalls = []string{"gettid", "getpid", "sched_yield", "nanosleep", "clock_nanosleep"}
 
 // escapeFlags mark functions that library code may call back.
 const escapeFlags = model.FnAddressTaken | model.FnSyncCallback | model.FnThreadStart | model.FnSignalHandler | model.FnExitHandler | model.FnCtor
@@ -89,6 +96,13 @@ func New(sig *model.Signature, observed func(nr int) bool) *Model {
 	}
 	for _, nr := range sig.StartupSyscalls {
 		m.startup[nr] = true
+	}
+	if m.table != nil {
+		for _, name := range RuntimeSyscalls {
+			if nr, ok := m.table.Nr(name); ok {
+				m.anywhere[nr] = true
+			}
+		}
 	}
 	m.escaping = make([]bool, len(sig.Functions))
 	for i, f := range sig.Functions {
@@ -384,6 +398,14 @@ func (p *Process) Exit(tid int, fn int32) *Anomaly {
 			t.stack = t.stack[:n-1]
 			return nil
 		}
+		if p.m.Sig.Flags&model.SigExceptions != 0 {
+			// An exception may leave this frame from any call in it: the
+			// instrumentation reports the return of every frame it
+			// unwinds. The handler's events are then checked against the
+			// landing states of the catching frame (unwindTo).
+			t.stack = t.stack[:n-1]
+			return nil
+		}
 		name := p.m.Sig.Functions[fn].Name
 		return p.anomaly(tid, t, "return from "+name, name+" cannot return from its current state")
 	}
@@ -415,6 +437,9 @@ func (p *Process) Syscall(tid int, nr int) *Anomaly {
 		return p.anomaly(tid, t, fmt.Sprintf("syscall %d", nr), "syscall number out of range")
 	}
 	t := p.thread(tid)
+	if p.m.anywhere[nr] {
+		return nil
+	}
 	if p.statsOn {
 		p.account(t)
 	}

@@ -221,3 +221,22 @@ func TestStats(t *testing.T) {
 		t.Fatalf("stats: %+v", p.Stats())
 	}
 }
+
+func TestExceptionUnwindReturns(t *testing.T) {
+	// thrower halts (throw); middle calls thrower then more; main catches.
+	src := "main: call middle; ret | setjmp; call handler; ret\nmiddle: call thrower; call more; ret\nthrower: noret __cxa_throw\nmore: ret\nhandler: ret"
+	evs := []ev{enter("main"), enter("middle"), enter("thrower"), exit("thrower"), exit("middle"), enter("handler"), exit("handler"), exit("main")}
+	// C: a return from a state that cannot return is an anomaly.
+	sig, ids := build(t, src, nil)
+	if a := run(t, sig, ids, true, evs); a == nil {
+		t.Fatal("C program: return after a noreturn call accepted")
+	}
+	// C++: frames unwound by an exception report their returns.
+	sig, ids = build(t, src, func(g *model.TUGraph) { g.Language = "c++" })
+	if sig.Flags&model.SigExceptions == 0 {
+		t.Fatal("C++ signature without the exceptions flag")
+	}
+	if a := run(t, sig, ids, true, evs); a != nil {
+		t.Fatalf("C++ exception unwinding rejected: %+v", a)
+	}
+}

@@ -132,6 +132,11 @@ func Link(units []*model.TUGraph, libs []*model.LibGraph, opt Options) (*model.S
 	}
 	l.flags[entry.id] |= model.FnEntry
 	sig := &model.Signature{Arch: string(opt.Arch), Program: opt.Program, Libc: opt.Summaries.Describe(), Entry: entry.id}
+	for _, u := range l.units {
+		if u.Language == "c++" {
+			sig.Flags |= model.SigExceptions
+		}
+	}
 	sig.Functions = make([]model.SigFunction, len(l.fns))
 	all := map[int]bool{}
 	for _, f := range l.fns {

@@ -1,0 +1,1 @@
+void fmt_line(const char *what, int value);
