@@ -157,7 +157,7 @@ func WritePSL(w io.Writer, p *Policy, opt PSLOptions) error {
 	b.WriteString("). Do not edit.\n *\n")
 	b.WriteString(" * It grants the entity exactly the IPC calls its system calls map to (mapping:\n")
 	b.WriteString(" * kcfm tools/policy/data/endpoints.yaml, sources listed there). Every other request of\n")
-	fmt.Fprintf(&b, " * %s matches no rule here and is denied.\n", p.Entity)
+	fmt.Fprintf(&b, " * %s is granted by no rule here (and is denied).\n", p.Entity)
 	if len(pl.unnamed) > 0 {
 		b.WriteString(" *\n * Syscalls with no IPC call the public KasperskyOS documentation names (not granted):\n")
 		for _, g := range pl.unnamed {

@@ -70,10 +70,24 @@ func policyAction(c *cli.Context) error {
 		return fmt.Errorf("policy: nothing to write; give at least one of --psl, --klog, --seccomp, --systemd, --report")
 	}
 	stdout := 0
-	for _, v := range outs {
+	seen := map[string]string{}
+	for _, k := range []string{"psl", "klog", "seccomp", "systemd", "report"} {
+		v, ok := outs[k]
+		if !ok {
+			continue
+		}
 		if v == "-" {
 			stdout++
+			continue
 		}
+		abs, err := filepath.Abs(v)
+		if err != nil {
+			return fmt.Errorf("policy: --%s %s: %v", k, v, err)
+		}
+		if prev, dup := seen[abs]; dup {
+			return fmt.Errorf("policy: --%s and --%s name the same file %s", prev, k, v)
+		}
+		seen[abs] = k
 	}
 	if stdout > 1 {
 		return fmt.Errorf("policy: only one output can go to standard output ('-')")

@@ -183,6 +183,7 @@ func TestPolicyCommandErrors(t *testing.T) {
 		{[]string{"--signature", sig}, "nothing to write"},
 		{[]string{"--signature", filepath.Join(dir, "none.kcfm"), "--psl", o}, "none.kcfm"},
 		{[]string{"--signature", sig, "--psl", "-", "--klog", "-"}, "only one output"},
+		{[]string{"--signature", sig, "--seccomp", o, "--report", o}, "--seccomp and --report name the same file"},
 		{[]string{"--signature", sig, "--psl", o, "--errno", "5"}, "--errno needs --default-action errno"},
 		{[]string{"--signature", sig, "--psl", o, "--arch", "aarch64"}, "signature of client is for x86_64"},
 		{[]string{"--signature", sig, "--psl", o, "--vfs-filesystem", "not a class"}, "not a PSL class name"},
