@@ -7,10 +7,13 @@
 // Local makes its process a child subreaper (PR_SET_CHILD_SUBREAPER), so
 // orphans of a monitored tree are reparented to it and can be found,
 // killed and reaped: after Stop no zombie and no orphan of the instance is
-// left. Every instance runs in its own session (setsid), whose id is the
-// program's pid. All children are forked from one OS thread that lives as
-// long as the process, so PR_SET_PDEATHSIG (which fires when the *thread*
-// that forked a child exits) only fires when the process dies.
+// left. Every instance runs in its own process group, whose id is the
+// program's pid. Programs are started through runtime/launcher (seccomp
+// filter, function-event arena); every binary using Local must call
+// launcher.MaybeRunShim first in main. All children are forked from OS
+// threads that live as long as the process, so PR_SET_PDEATHSIG (which
+// fires when the *thread* that forked a child exits) only fires when the
+// process dies.
 package execmgr
 
 import (
@@ -18,6 +21,9 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/kcfm-linux/kcfm/runtime/ring"
+	"github.com/kcfm-linux/kcfm/runtime/seccomp"
 )
 
 // Spec is a program to start.
@@ -38,12 +44,12 @@ type Spec struct {
 // handed over.
 type Instance struct {
 	ID       uint64
-	Pid      int       // the program's first process
-	Sid      int       // its session and process group id (= Pid)
-	Exe      string    // absolute executable path
-	Listener *os.File  // seccomp user-notification listener, nil if none
-	Arena    *os.File  // function-event arena (memfd), nil if none
-	Started  time.Time // when the program was started
+	Pid      int               // the program's first process
+	Pgid     int               // its process group (= Pid)
+	Exe      string            // absolute executable path
+	Listener *seccomp.Listener // seccomp user-notification listener, nil if none (the caller closes it)
+	Arena    *ring.Arena       // function-event arena, nil if none (the caller closes it)
+	Started  time.Time         // when the program was started
 
 	impl any // implementation data
 }

@@ -124,7 +124,7 @@ func (m *Local) Start(spec Spec) (*Instance, error) {
 		return nil, fmt.Errorf("execmgr: start %s: %w", spec.Path, err)
 	}
 	inst.ID = m.next.Add(1)
-	inst.Sid = inst.Pid
+	inst.Pgid = inst.Pid
 	inst.Exe = spec.Path
 	inst.Started = time.Now()
 	l := &local{inst: inst, done: make(chan struct{})}
@@ -210,7 +210,7 @@ func (m *Local) treeOf(inst *Instance) ([]int, map[int]procStat, error) {
 	m.mu.Lock()
 	only := len(m.insts) == 1
 	m.mu.Unlock()
-	q := treeQuery{self: m.self, leader: leader, sid: inst.Sid, exclude: m.excludeFor(inst, ps), orphans: only}
+	q := treeQuery{self: m.self, leader: leader, sid: inst.Pgid, exclude: m.excludeFor(inst, ps), orphans: only}
 	return members(ps, q), ps, nil
 }
 
@@ -232,7 +232,7 @@ func (m *Local) Stop(inst *Instance, grace time.Duration) error {
 			return err
 		}
 		if len(pids) > 0 {
-			syscall.Kill(-inst.Sid, syscall.SIGTERM)
+			syscall.Kill(-inst.Pgid, syscall.SIGTERM)
 			for _, p := range pids {
 				syscall.Kill(p, syscall.SIGTERM)
 			}
@@ -259,7 +259,7 @@ func (m *Local) Stop(inst *Instance, grace time.Duration) error {
 			}
 		}
 		if live > 0 {
-			syscall.Kill(-inst.Sid, syscall.SIGKILL)
+			syscall.Kill(-inst.Pgid, syscall.SIGKILL)
 			for _, p := range pids {
 				syscall.Kill(p, syscall.SIGKILL)
 			}

@@ -9,11 +9,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kcfm-linux/kcfm/runtime/launcher"
 )
 
 var mgr *Local
 
 func TestMain(m *testing.M) {
+	launcher.MaybeRunShim()
 	var err error
 	if mgr, err = NewLocal(); err != nil {
 		panic(err)
@@ -167,21 +170,21 @@ func TestKillSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	pids := waitFile(t, file)
-	// The daemon (setsid) left the session: only the extra reference finds it.
+	// The daemon (setsid) left the process group: only the extra reference finds it.
 	var daemon ProcRef
 	for _, p := range pids {
 		st, _ := readStat(p)
-		if st.session != inst.Sid {
+		if st.pgrp != inst.Pgid {
 			if daemon, err = Ref(p); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
 	if daemon.Pid == 0 {
-		t.Fatal("no process outside the session")
+		t.Fatal("no process outside the process group")
 	}
 	stale := ProcRef{Pid: os.Getpid(), Start: 1} // a reference that no longer matches must not be killed
-	if err := KillSession(inst.Sid, []ProcRef{daemon, stale}, 5*time.Second); err != nil {
+	if err := KillSession(inst.Pgid, []ProcRef{daemon, stale}, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range pids {

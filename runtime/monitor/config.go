@@ -8,13 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/kcfm-linux/kcfm/internal/sysnum"
+	"github.com/kcfm-linux/kcfm/runtime/seccomp"
 )
 
 // ConfigVersion is the version of the FlowMonitor config format.
@@ -61,8 +61,10 @@ type Entity struct {
 	Checker        CheckerConfig     `yaml:"checker"`
 }
 
-// Sensitive adjusts the set of syscalls FlowChecker checks in default mode.
-// Entries are syscall names of the target architecture or numbers.
+// Sensitive adjusts the set of syscalls FlowChecker checks in default mode
+// (seccomp.DefaultSensitiveList). Add takes entries "name[:cond][=action]"
+// (cond: write, exec, nothread; action: notify (default), allow, errno:E,
+// kill, ...); Remove takes syscall names and drops every entry of that name.
 type Sensitive struct {
 	Add    []string `yaml:"add"`
 	Remove []string `yaml:"remove"`
@@ -248,16 +250,8 @@ func (e *Entity) Validate() error {
 	default:
 		return ferr(fmt.Sprintf("on_anomaly %q (expected restart, stop or log-only)", e.OnAnomaly), "on_anomaly")
 	}
-	tab := sysnum.For(sysnum.Host())
-	for _, l := range []struct {
-		key   string
-		names []string
-	}{{"add", e.Sensitive.Add}, {"remove", e.Sensitive.Remove}} {
-		for _, s := range l.names {
-			if _, err := syscallNumber(tab, s); err != nil {
-				return ferr(err.Error(), "sensitive", l.key)
-			}
-		}
+	if _, err := SensitiveEntries(e.Sensitive); err != nil {
+		return ferr(err.Error(), "sensitive")
 	}
 	if e.Backoff.Initial == 0 && e.Backoff.Max == 0 {
 		e.Backoff = Backoff{Initial: Duration(DefaultBackoffInitial), Max: Duration(DefaultBackoffMax)}
@@ -290,19 +284,31 @@ func (e *Entity) Validate() error {
 	return nil
 }
 
-// syscallNumber resolves a syscall name or number of table t.
-func syscallNumber(t *sysnum.Table, s string) (int, error) {
-	if n, err := strconv.Atoi(s); err == nil {
-		if n < 0 || n > t.Max() {
-			return 0, fmt.Errorf("syscall number %d is out of range for %s (0..%d)", n, t.Arch(), t.Max())
+// SensitiveEntries applies the config's additions and removals to the
+// default sensitive set and checks the result for the host architecture.
+func SensitiveEntries(c Sensitive) ([]string, error) {
+	tab := sysnum.For(sysnum.Host())
+	drop := map[string]bool{}
+	for _, name := range c.Remove {
+		if _, ok := tab.Nr(name); !ok {
+			return nil, fmt.Errorf("remove: %q is not a %s system call", name, tab.Arch())
 		}
-		return n, nil
+		drop[name] = true
 	}
-	n, ok := t.Nr(s)
-	if !ok {
-		return 0, fmt.Errorf("unknown syscall %q on %s", s, t.Arch())
+	var out []string
+	for _, e := range append(append([]string(nil), seccomp.DefaultSensitiveList...), c.Add...) {
+		name := e
+		if i := strings.IndexAny(name, ":="); i >= 0 {
+			name = name[:i]
+		}
+		if !drop[strings.TrimSpace(name)] {
+			out = append(out, e)
+		}
 	}
-	return n, nil
+	if _, err := seccomp.ParseSensitive(sysnum.Host(), c.Add); err != nil {
+		return nil, fmt.Errorf("add: %v", err)
+	}
+	return out, nil
 }
 
 // lineOf returns the line of the value at a mapping path, or of the

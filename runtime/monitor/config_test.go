@@ -48,7 +48,7 @@ entities:
     mode: full
     on_anomaly: log-only
     restart_on_crash: true
-    sensitive: {add: [connect, "41"], remove: [clone]}
+    sensitive: {add: ["sendto", "openat:write=errno:EPERM"], remove: [clone, kill]}
     backoff: {initial: 10ms, max: 80ms}
     crash_loop: {restarts: 0, window: 0s}
     inherit_env: false
@@ -80,7 +80,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"version: 1\nentities:\n  a:\n    path: /x\n    bogus: 1\n", "line 5: field bogus not found"},
 		{"version: 1\nentities:\n  a:\n    path: /x\n    mode: fast\n", "fm.yaml:5: entity \"a\": mode \"fast\""},
 		{"version: 1\nentities:\n  a:\n    path: /x\n    on_anomaly: reboot\n", "fm.yaml:5: entity \"a\": on_anomaly"},
-		{"version: 1\nentities:\n  a:\n    path: /x\n    sensitive:\n      add: [nosuchcall]\n", "fm.yaml:6: entity \"a\": unknown syscall \"nosuchcall\""},
+		{"version: 1\nentities:\n  a:\n    path: /x\n    sensitive:\n      add: [nosuchcall]\n", "fm.yaml:5: entity \"a\": add: sensitive set entry \"nosuchcall\""},
 		{"version: 1\nentities:\n  a:\n    path: /x\n    backoff: {initial: 2s, max: 1s}\n", "initial 2s is larger than max 1s"},
 		{"version: 1\nentities:\n  a:\n    path: /x\n    backoff: {initial: soon}\n", "line 5: \"soon\" is not a non-negative duration"},
 		{"version: 1\nentities:\n  a:\n    path: /x\n    crash_loop: {restarts: -1}\n", "restarts -1 is negative"},
