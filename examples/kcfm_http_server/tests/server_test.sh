@@ -16,7 +16,10 @@ rm -rf "$WORK"
 mkdir -p "$WORK/www/sub" "$WORK/www/noindex"
 SERVER_PID=""
 cleanup() {
+  # SIGTERM first: under `kcfm run` it stops the monitored server too.
   if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$SERVER_PID" 2>/dev/null || true
     wait "$SERVER_PID" 2>/dev/null || true
   fi
@@ -312,11 +315,13 @@ monitored_normal | monitored_exploit)
   [ -n "$KCFM" ] || fail "no kcfm tool given"
   "$KCFM" run --help >/dev/null 2>&1 || fail "'kcfm run' is not available in $KCFM (the monitor is not built yet)"
   inc=$WORK/incidents.jsonl
+  restarts=0
+  [ "$CASE" = monitored_exploit ] && restarts=2
   # The restarted server must come back on the same port: pick a free one.
   for attempt in $(seq 1 20); do
     PORT=$((20000 + RANDOM % 40000))
     : >"$WORK/server.out"
-    "$KCFM" run --restarts 1 --incidents "$inc" -- "$SERVER" --root "$WWW" --port "$PORT" \
+    "$KCFM" run --restarts "$restarts" --incidents "$inc" -- "$SERVER" --root "$WWW" --port "$PORT" \
       --state-file "$WORK/state.txt" >"$WORK/server.out" 2>"$WORK/server.err" &
     SERVER_PID=$!
     for i in $(seq 1 100); do
@@ -335,32 +340,54 @@ monitored_normal | monitored_exploit)
   [ "$(get -X POST -d hello 127.0.0.1 "$PORT" /api/echo)" = hello ] || fail "echo under the monitor"
   if [ "$CASE" = monitored_normal ]; then
     [ ! -s "$inc" ] || fail "anomalies on normal traffic: $(cat "$inc")"
+    # SIGTERM to kcfm run stops the server, which shuts down cleanly; kcfm
+    # run itself reports either the program's status or 128+SIGTERM.
     kill -TERM "$SERVER_PID"
     rc=0
     wait "$SERVER_PID" || rc=$?
     SERVER_PID=""
-    [ $rc = 0 ] || fail "kcfm run exit status $rc after SIGTERM"
-    pass "103 normal requests monitored, no anomaly"
+    [ $rc = 0 ] || [ $rc = 143 ] || fail "kcfm run exit status $rc after SIGTERM"
+    grep -q "stopped after" "$WORK/server.err" || fail "the monitored server did not shut down cleanly"
+    [ ! -s "$inc" ] || fail "anomalies at shutdown: $(cat "$inc")"
+    pass "103 normal requests monitored, no anomaly, clean shutdown (kcfm run exit $rc)"
     exit 0
   fi
-  target=$WORK/pwned
-  rc=0
-  "$EXPLOIT" --binary "$SERVER" 127.0.0.1 "$PORT" file "$target" >"$WORK/exploit.out" 2>&1 || rc=$?
-  cat "$WORK/exploit.out"
-  [ ! -e "$target" ] || fail "the hijacked dump_state created $target under the monitor"
-  [ $rc = 3 ] || fail "exploit exit $rc, want 3 (no answer: server stopped)"
-  grep -q '"type":"anomaly"' "$inc" || fail "no anomaly incident in $inc: $(cat "$inc" 2>&1)"
-  # restarted: answering again, as a new process
-  for i in $(seq 1 100); do
-    s=$(get 127.0.0.1 "$PORT" /api/status 2>/dev/null) && break
-    sleep 0.1
+  # Three attacks with two restarts allowed: file (dump_state -> openat
+  # O_CREAT), shell (run_hook -> clone/execve), file again: the last one
+  # leaves no restart, so kcfm run ends with status 3.
+  pids=$pid1
+  n=0
+  for mode in file shell file; do
+    n=$((n + 1))
+    target=$WORK/pwned-$n
+    if [ $mode = file ]; then arg=$target; else arg="echo hijacked > $target"; fi
+    rc=0
+    "$EXPLOIT" --binary "$SERVER" 127.0.0.1 "$PORT" $mode "$arg" >"$WORK/exploit-$n.out" 2>&1 || rc=$?
+    cat "$WORK/exploit-$n.out"
+    [ $rc = 3 ] || fail "attack $n ($mode): exploit exit $rc, want 3 (no answer: server stopped)"
+    sleep 0.2
+    [ ! -e "$target" ] || fail "attack $n ($mode): the hijacked call created $target under the monitor"
+    [ "$(grep -c '"type":"anomaly"' "$inc")" = $n ] || fail "attack $n: want $n anomaly line(s) in $inc: $(cat "$inc" 2>&1)"
+    if [ $n = 3 ]; then break; fi
+    # restarted: answering again, as a new process
+    s=""
+    for i in $(seq 1 100); do
+      s=$(get -t 1 127.0.0.1 "$PORT" /api/status 2>/dev/null) && break
+      sleep 0.1
+    done
+    pid=$(json_field pid "$s")
+    [ -n "$pid" ] || fail "attack $n: the server did not come back after the anomaly"
+    case " $pids " in *" $pid "*) fail "attack $n: pid $pid seen before: not restarted" ;; esac
+    pids="$pids $pid"
+    [ "$(status_of 127.0.0.1 "$PORT" /index.html)" = 200 ] || fail "attack $n: restarted server not serving"
   done
-  pid2=$(json_field pid "${s:-}")
-  [ -n "$pid2" ] || fail "the server did not come back after the anomaly"
-  [ "$pid2" != "$pid1" ] || fail "same pid $pid1 after the anomaly: not restarted"
-  [ "$(status_of 127.0.0.1 "$PORT" /index.html)" = 200 ] || fail "restarted server not serving"
-  [ "$(grep -c '"type":"anomaly"' "$inc")" = 1 ] || fail "more than one anomaly: $(cat "$inc")"
-  pass "hijack stopped before open(O_CREAT), incident written, restarted (pid $pid1 -> $pid2)"
+  grep -q '"event":"call dump_state"' "$inc" && grep -q '"event":"call run_hook"' "$inc" \
+    || fail "the incidents do not name the hijacked calls: $(cat "$inc")"
+  rc=0
+  wait "$SERVER_PID" || rc=$?
+  SERVER_PID=""
+  [ $rc = 3 ] || fail "kcfm run exit status $rc after the last anomaly, want 3"
+  pass "3 hijacks stopped before their syscall (files not created), 3 incidents, restarted twice (pids $pids), then exit 3"
   ;;
 
 *)
