@@ -428,7 +428,10 @@ func (in *instance) drainSlots(slots []ring.SlotInfo) (int, *Anomaly) {
 		if si.State != ring.Claimed && si.State != ring.Exited {
 			continue
 		}
-		t := in.slotThread(si)
+		t, a := in.slotThread(si)
+		if a != nil {
+			return total, a
+		}
 		if t == nil {
 			// Not (or no longer) attributable: consume so the slot can be recycled.
 			n, _ := in.ring.DrainSlot(si.Index, func(ring.Record) error { return nil })
@@ -466,22 +469,32 @@ func (in *instance) drainSlots(slots []ring.SlotInfo) (int, *Anomaly) {
 	return total, nil
 }
 
-// slotThread returns the checker's thread for a slot, learning it if the
-// kernel confirms that the slot's tid is a thread of the slot's pid.
-// Caller holds in.mu.
-func (in *instance) slotThread(si ring.SlotInfo) *thread {
+// slotThread returns the checker's thread for a slot, learning it when it
+// is new: the kernel must confirm that the slot's tid is a thread of the
+// slot's pid; a thread that already ended is accepted only for a process
+// the checker follows (the arena is shared with the instance's tree only).
+// A live thread whose slot names another process is an anomaly: events
+// must not be hidden by misattributing them. Caller holds in.mu.
+func (in *instance) slotThread(si ring.SlotInfo) (*thread, *Anomaly) {
 	if t := in.threads[si.Tid]; t != nil && t.pid == si.Pid {
-		return t
+		return t, nil
 	}
 	pid, ppid, err := taskIDs(si.Tid)
-	if err != nil || pid != si.Pid {
-		return nil // gone before we saw it, or the slot lies about its process
+	if err != nil {
+		if in.procs[si.Pid] != nil && si.Tid > 0 && in.threads[si.Tid] == nil {
+			return in.learnAs(si.Tid, si.Pid, 0, &si), nil
+		}
+		return nil, nil // gone before we saw its process: nothing to check it against
+	}
+	if pid != si.Pid {
+		return nil, &Anomaly{Type: "anomaly", Pid: pid, Tid: si.Tid, Event: "ring",
+			Reason: fmt.Sprintf("function-event ring slot %d claims thread %d of process %d, but it belongs to process %d", si.Index, si.Tid, si.Pid, pid)}
 	}
 	if t := in.threads[si.Tid]; t != nil {
 		// The tid was reused by another process: the old thread is gone.
 		in.exitThread(t.pid, si.Tid)
 	}
-	return in.learnAs(si.Tid, pid, ppid, &si)
+	return in.learnAs(si.Tid, pid, ppid, &si), nil
 }
 
 // drainer drains every ring in the background, so a thread that makes no

@@ -638,3 +638,111 @@ func TestSigtermStopsCleanly(t *testing.T) {
 	}
 	noLeftovers(t)
 }
+
+// waitLog waits until the double's log contains s.
+func waitLog(t testing.TB, log, s string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(modelLog(t, log), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("model log lacks %q:\n%s", s, modelLog(t, log))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestThreadsAndExec: a thread is introduced (from the ring) and ended;
+// an exec of the program is told to the model after the old image's
+// events, and the new image serves.
+func TestThreadsAndExec(t *testing.T) {
+	dir := t.TempDir()
+	sig, log := writeSig(t, dir)
+	e := entity(t, dir, sig, 0)
+	sock := e.Args[0]
+	r := startRun(t, e)
+	inst := r.instance()
+	serving(t, sock)
+	if ans, _ := request(sock, "thread"); ans != "thread" {
+		t.Fatalf("thread answered %q", ans)
+	}
+	// The thread's first function event introduces it, as a thread of the
+	// process (its creator is not known in default mode: clone of a thread
+	// is not notified).
+	var tid int
+	deadline := time.Now().Add(10 * time.Second)
+	for tid == 0 && time.Now().Before(deadline) {
+		for _, line := range strings.Split(modelLog(t, log), "\n") {
+			var p, tt, pp, pt int
+			if n, _ := fmt.Sscanf(line, "newthread %d %d %d %d", &p, &tt, &pp, &pt); n == 4 && p == inst.Pid && tt != inst.Pid {
+				if pp != inst.Pid {
+					t.Errorf("thread %d introduced with parent process %d", tt, pp)
+				}
+				tid = tt
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if tid == 0 {
+		t.Fatalf("no newthread for the thread:\n%s", modelLog(t, log))
+	}
+	waitLog(t, log, fmt.Sprintf("exit %d %d", inst.Pid, tid))
+
+	request(sock, "exec "+e.Path)
+	waitLog(t, log, fmt.Sprintf("exec %d %s", inst.Pid, e.Path))
+	serving(t, sock)
+	l := modelLog(t, log)
+	if i, j := strings.Index(l, fmt.Sprintf("syscall %d %d execve", inst.Pid, inst.Pid)), strings.Index(l, fmt.Sprintf("exec %d ", inst.Pid)); i < 0 || i > j {
+		t.Errorf("exec not after the execve:\n%s", l)
+	}
+	request(sock, "exit 3")
+	if code := r.wait(); code != 3 {
+		t.Fatalf("exit %d", code)
+	}
+	noLeftovers(t, inst.Pid)
+}
+
+// TestFullMode: every syscall reaches the model, the program works.
+func TestFullMode(t *testing.T) {
+	dir := t.TempDir()
+	sig, log := writeSig(t, dir)
+	e := entity(t, dir, sig, 0)
+	e.Mode = ModeFull
+	sock := e.Args[0]
+	r := startRun(t, e)
+	inst := r.instance()
+	serving(t, sock)
+	if ans, _ := request(sock, "read "+sig); ans != "read" {
+		t.Fatalf("read answered %q", ans)
+	}
+	request(sock, "exit 0")
+	if code := r.wait(); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	noLeftovers(t, inst.Pid)
+	l := modelLog(t, log)
+	for _, sc := range []string{"read", "write", "close", "openat", "exit_group"} {
+		if !strings.Contains(l, fmt.Sprintf("syscall %d %d %s ", inst.Pid, inst.Pid, sc)) {
+			t.Errorf("full mode: the model did not see %s:\n%s", sc, l)
+		}
+	}
+}
+
+// TestMonitorKilledDaemon: a process that left the program's process group
+// still dies with FlowMonitor (FlowChecker kills every process it saw).
+func TestMonitorKilledDaemon(t *testing.T) {
+	dir := t.TempDir()
+	sig, log := writeSig(t, dir)
+	e := entity(t, dir, sig, 3)
+	fm := monitorProcess(t, dir, e)
+	serving(t, e.Args[0])
+	prog := programOf(t, fm.Process.Pid, e.Path)
+	ans, _ := request(e.Args[0], "daemon")
+	d, err := strconv.Atoi(ans)
+	if err != nil || gone(d) {
+		t.Fatalf("daemon answered %q", ans)
+	}
+	waitLog(t, log, fmt.Sprintf("newthread %d %d %d", d, d, prog))
+	fm.Process.Kill()
+	fm.Wait()
+	waitGone(t, "after kill -9 of FlowMonitor", prog, d)
+}

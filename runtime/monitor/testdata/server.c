@@ -8,6 +8,7 @@
  *   create PATH   -> evil(PATH): open(PATH, O_CREAT|O_WRONLY) -> "created" (the test double flags it)
  *   read PATH     -> open(PATH, O_RDONLY) (not sensitive)     -> "read"
  *   spawn         -> forks a child and a grandchild that sleep -> their pids
+ *   daemon        -> forks a child that leaves the process group (setsid) and sleeps -> its pid
  *   thread        -> starts a thread that connects back nowhere and ends -> "thread"
  *   exec PATH     -> execs PATH SOCKET (the connection is closed; PATH is normally this server)
  *   crash         -> abort()
@@ -68,6 +69,21 @@ static void serve(int c) {
     if (read(p[0], &g, sizeof g) < 0) {}
     close(p[0]); close(p[1]);
     snprintf(out, sizeof out, "%d %d\n", (int)child, (int)g);
+    answer(c, out);
+  } else if (!strcmp(buf, "daemon")) {
+    int p[2];
+    if (pipe(p)) { answer(c, "error\n"); return; }
+    pid_t d = fork();
+    if (d == 0) {
+      setsid();
+      harmless("/"); /* a function event after setsid: the checker learns this process */
+      pid_t me = getpid();
+      if (write(p[1], &me, sizeof me) < 0) {}
+      for (;;) pause();
+    }
+    if (read(p[0], &d, sizeof d) < 0) {}
+    close(p[0]); close(p[1]);
+    snprintf(out, sizeof out, "%d\n", (int)d);
     answer(c, out);
   } else if (!strcmp(buf, "thread")) {
     pthread_t t;
