@@ -45,6 +45,8 @@ type Config struct {
 	// Spec is the seccomp filter (nil: none). Its Arch must be the host's.
 	// When a rule can notify, Process.Listener receives the notifications.
 	Spec *seccomp.Spec
+	// Listener tunes Process.Listener (e.g. direct mode).
+	Listener seccomp.ListenerOptions
 
 	// Arena receives function events of an instrumented program (nil:
 	// none, and KCFM_RING_FD is removed from the environment).
@@ -299,7 +301,7 @@ func Start(cfg Config) (*Process, error) {
 		close(p.waited)
 	}()
 	if lfd >= 0 {
-		l, err := seccomp.NewListener(lfd)
+		l, err := seccomp.NewListenerWith(lfd, cfg.Listener)
 		if err != nil {
 			unix.Close(lfd)
 			p.Kill()

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"unsafe"
 
@@ -76,26 +75,49 @@ var (
 // Listener is a seccomp user-notification fd.
 //
 // Recv should be called from one goroutine; Respond and IDValid may be
-// called from any goroutine, concurrently with Recv. For the lowest latency
-// the receiving goroutine can be locked to its thread; the ioctls use
-// RawSyscall, and only an idle wait goes through the scheduler (see
-// docs/runtime-mechanisms.md).
+// called from any goroutine, concurrently with Recv. The ioctls use
+// RawSyscall; only a blocking wait goes through the scheduler, so an idle
+// supervisor does not hold a P. Locking the receiving goroutine to its
+// thread helps latency further.
+//
+// Waiting: by default Recv polls the fd (and an eventfd Close writes)
+// before it receives ("poll" mode), so Close wakes it at once. With
+// ListenerOptions.Direct, on kernels with SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
+// (6.6+, which also end a blocked NOTIF_RECV when the last task leaves the
+// filter) Recv blocks in the ioctl itself ("direct" mode): about 2 µs less
+// per notification here, but Close no longer interrupts a blocked Recv.
+// Older kernels can leave a NOTIF_RECV blocked after the target exited, so
+// there Direct is ignored.
 type Listener struct {
-	mu      sync.RWMutex // R: Recv/Respond in flight; W: Close
-	closing atomic.Bool
-	fd      int
-	wake    int // eventfd written by Close to wake Recv
-	sync    bool
-	closed  bool
+	mu       sync.Mutex
+	users    int  // Recv/Respond/IDValid calls in flight
+	closing  bool // Close was called; the fds go when users drops to 0
+	fdClosed bool
+	fd       int
+	wake     int // eventfd written by Close to wake a polling Recv
+	sync     bool
+	poll     bool
 }
 
-// NewListener takes ownership of a notification fd (from Program.Install
-// or a launcher hand-over). It turns on SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
-// when the kernel has it (6.6+); SyncWakeUp reports whether it did. Without
-// it a notification wakes the supervisor on whatever CPU is free, which
-// costs up to 8× under load: pin the supervisor and the target to one CPU
-// on such kernels.
-func NewListener(fd int) (*Listener, error) {
+// ListenerOptions tune NewListenerWith.
+type ListenerOptions struct {
+	// Direct selects direct mode where the kernel allows it (see
+	// Listener): a blocked Recv then returns ErrClosed after Close only at
+	// the next notification or when the target exits, so stop the target
+	// (kill it) to end the loop.
+	Direct bool
+}
+
+// NewListener is NewListenerWith(fd, ListenerOptions{}).
+func NewListener(fd int) (*Listener, error) { return NewListenerWith(fd, ListenerOptions{}) }
+
+// NewListenerWith takes ownership of a notification fd (from
+// Program.Install or a launcher hand-over). It turns on
+// SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP when the kernel has it (6.6+);
+// SyncWakeUp reports whether it did. Without it a notification wakes the
+// supervisor on whatever CPU is free, which costs up to 8× under load: pin
+// the supervisor and the target to one CPU on such kernels.
+func NewListenerWith(fd int, o ListenerOptions) (*Listener, error) {
 	if fd < 0 {
 		return nil, fmt.Errorf("seccomp listener: bad fd %d", fd)
 	}
@@ -106,6 +128,7 @@ func NewListener(fd int) (*Listener, error) {
 	l := &Listener{fd: fd, wake: wake}
 	_, _, e := syscall.RawSyscall(unix.SYS_IOCTL, uintptr(fd), ioctlNotifSetFlags, notifFdSyncWakeUp)
 	l.sync = e == 0
+	l.poll = !o.Direct || !l.sync
 	return l, nil
 }
 
@@ -115,21 +138,82 @@ func (l *Listener) Fd() int { return l.fd }
 // SyncWakeUp reports whether synchronous wake-ups are on.
 func (l *Listener) SyncWakeUp() bool { return l.sync }
 
+// Polls reports whether Recv polls before receiving (see Listener).
+func (l *Listener) Polls() bool { return l.poll }
+
+func (l *Listener) acquire() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closing {
+		return false
+	}
+	l.users++
+	return true
+}
+
+func (l *Listener) release() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.users--
+	l.closeIfIdle()
+}
+
+func (l *Listener) closeIfIdle() {
+	if l.closing && l.users == 0 && !l.fdClosed {
+		l.fdClosed = true
+		unix.Close(l.wake)
+		unix.Close(l.fd)
+	}
+}
+
+func (l *Listener) isClosing() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.closing
+}
+
 // Recv waits for the next notification and stores it in n. It returns
 // ErrNoTasks once every task that used the filter has exited (and been
 // reaped), and ErrClosed after Close.
 func (l *Listener) Recv(n *Notif) error {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	if l.closed {
+	if !l.acquire() {
 		return ErrClosed
 	}
+	defer l.release()
+	if l.poll {
+		return l.recvPoll(n)
+	}
+	for {
+		*n = Notif{} // the kernel requires a zeroed buffer
+		_, _, e := syscall.Syscall(unix.SYS_IOCTL, uintptr(l.fd), ioctlNotifRecv, uintptr(unsafe.Pointer(n)))
+		if l.isClosing() {
+			return ErrClosed // the notification, if any, fails with ENOSYS when the fd goes
+		}
+		switch e {
+		case 0:
+			return nil
+		case syscall.EINTR:
+			continue
+		case syscall.ENOENT:
+			// No users left, or the waiting task went away in between.
+			fds := [1]unix.PollFd{{Fd: int32(l.fd), Events: pollIn}}
+			zero := unix.Timespec{}
+			if _, err := unix.Ppoll(fds[:], &zero, nil); err == nil && fds[0].Revents&pollIn == 0 && fds[0].Revents&pollHupErr != 0 {
+				return ErrNoTasks
+			}
+			continue
+		}
+		return fmt.Errorf("seccomp listener: NOTIF_RECV: %w", e)
+	}
+}
+
+func (l *Listener) recvPoll(n *Notif) error {
 	zero := unix.Timespec{}
 	for {
 		fds := [2]unix.PollFd{{Fd: int32(l.fd), Events: pollIn}, {Fd: int32(l.wake), Events: pollIn}}
 		// A notification is often already pending: check without blocking
 		// (and without a scheduler round trip), then block through the
-		// scheduler so an idle supervisor does not hold a P.
+		// scheduler.
 		cnt, _, e := syscall.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&fds[0])), 2, uintptr(unsafe.Pointer(&zero)), 0, 0, 0)
 		if e == 0 && cnt == 0 {
 			_, err := unix.Ppoll(fds[:], nil, nil)
@@ -144,11 +228,11 @@ func (l *Listener) Recv(n *Notif) error {
 		} else if e != 0 {
 			return fmt.Errorf("seccomp listener: ppoll: %w", e)
 		}
-		if fds[1].Revents != 0 {
+		if fds[1].Revents != 0 || l.isClosing() {
 			return ErrClosed
 		}
 		if fds[0].Revents&pollIn != 0 {
-			*n = Notif{} // the kernel requires a zeroed buffer
+			*n = Notif{}
 			_, _, e := syscall.RawSyscall(unix.SYS_IOCTL, uintptr(l.fd), ioctlNotifRecv, uintptr(unsafe.Pointer(n)))
 			switch e {
 			case 0:
@@ -166,11 +250,10 @@ func (l *Listener) Recv(n *Notif) error {
 
 // Respond answers notification id.
 func (l *Listener) Respond(id uint64, r Response) error {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	if l.closed {
+	if !l.acquire() {
 		return ErrClosed
 	}
+	defer l.release()
 	resp := notifResp{ID: id, Val: r.Val}
 	switch {
 	case r.Continue:
@@ -198,29 +281,29 @@ func (l *Listener) Respond(id uint64, r Response) error {
 // not died or been interrupted). Call it after reading the task's memory
 // to make the read meaningful.
 func (l *Listener) IDValid(id uint64) bool {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	if l.closed {
+	if !l.acquire() {
 		return false
 	}
+	defer l.release()
 	_, _, e := syscall.RawSyscall(unix.SYS_IOCTL, uintptr(l.fd), ioctlNotifIDValid, uintptr(unsafe.Pointer(&id)))
 	return e == 0
 }
 
-// Close wakes a blocked Recv (which returns ErrClosed) and closes the fd.
-// Tasks waiting for an answer then get ENOSYS.
+// Close stops the listener: Recv, Respond and IDValid return ErrClosed
+// from now on, a Recv blocked in poll mode returns at once, and the fd is
+// closed as soon as no call is in flight (tasks still waiting for an answer
+// then get ENOSYS). In direct mode a blocked Recv returns ErrClosed at the
+// next notification or when the target exits; kill the target to stop
+// sooner.
 func (l *Listener) Close() error {
-	if l.closing.Swap(true) {
-		return nil
-	}
-	one := [8]byte{1}
-	unix.Write(l.wake, one[:])
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed {
+	if l.closing {
 		return nil
 	}
-	l.closed = true
-	unix.Close(l.wake)
-	return unix.Close(l.fd)
+	l.closing = true
+	one := [8]byte{1}
+	unix.Write(l.wake, one[:])
+	l.closeIfIdle()
+	return nil
 }

@@ -389,7 +389,7 @@ func childMain(which string) int {
 		syscall.RawSyscall(uintptr(nr("getppid")), 0, 0, 0)
 		fmt.Println("survived")
 		return 0
-	case "notify":
+	case "notify", "notify-direct":
 		if !ActionAvailable(Notify) {
 			fmt.Println("SKIP: kernel has no SECCOMP_RET_USER_NOTIF")
 			return 0
@@ -402,7 +402,7 @@ func childMain(which string) int {
 			fmt.Println("install:", err)
 			return 1
 		}
-		l, err := NewListener(fd)
+		l, err := NewListenerWith(fd, ListenerOptions{Direct: which == "notify-direct"})
 		if err != nil {
 			fmt.Println(err)
 			return 1
@@ -448,11 +448,20 @@ func childMain(which string) int {
 			}
 		}
 		fmt.Println(strings.Join(res, " "), <-done, "killable:", used&FlagWaitKillableRecv != 0, "sync:", l.SyncWakeUp())
-		// Close wakes a blocked Recv.
+		// Close and a blocked Recv.
 		rc := make(chan error)
 		go func() { var n Notif; rc <- l.Recv(&n) }()
+		time.Sleep(20 * time.Millisecond) // let it block
 		l.Close()
-		fmt.Println("after close:", <-rc)
+		if l.Polls() {
+			fmt.Println("after close:", <-rc) // woken at once
+		} else {
+			// direct mode: the next notification ends the Recv, and the
+			// closed listener fails the waiting call with ENOSYS
+			_, _, e := syscall.Syscall(uintptr(nr("getppid")), 0, 0, 0)
+			fmt.Println("after close:", <-rc, unix.ErrnoName(e))
+		}
+		fmt.Println("polls:", l.Polls())
 		return 0
 	}
 	fmt.Println("unknown child", which)
@@ -475,9 +484,14 @@ func TestKernelKillProcess(t *testing.T) {
 }
 
 func TestKernelNotify(t *testing.T) {
-	out, st := runChild(t, "notify")
-	if !st.Success() || !strings.HasPrefix(out, "ppid EACCES 4242 ok,ok,ok killable:") || !strings.Contains(out, "after close: "+ErrClosed.Error()) {
-		t.Fatalf("child: %v\n%s", st, out)
+	for _, mode := range []string{"notify", "notify-direct"} {
+		out, st := runChild(t, mode)
+		if !st.Success() || !strings.HasPrefix(out, "ppid EACCES 4242 ok,ok,ok killable:") || !strings.Contains(out, "after close: "+ErrClosed.Error()) {
+			t.Fatalf("%s child: %v\n%s", mode, st, out)
+		}
+		if strings.Contains(out, "polls: false") && !strings.Contains(out, ErrClosed.Error()+" ENOSYS") {
+			t.Fatalf("direct mode: the call pending at Close did not fail with ENOSYS\n%s", out)
+		}
+		t.Log(strings.ReplaceAll(strings.TrimSpace(out), "\n", "; "))
 	}
-	t.Log(strings.TrimSpace(out))
 }

@@ -1,0 +1,333 @@
+// Command runtime measures the run-time mechanisms against native runs in
+// the same session, interleaved round by round (A B C … A B C …), and
+// reports medians and ratios:
+//
+//   - an allowed system call under the seccomp filter (kernel-cached and
+//     evaluated-per-call variants) vs. no filter;
+//   - a notified system call answered CONTINUE by a Go supervisor;
+//   - a function call of a -finstrument-functions program writing to the
+//     ring arena (with a live Go consumer) vs. not instrumented, and
+//     instrumented without a monitor.
+//
+// The C programs time their own loops (clock_gettime through the vDSO), so
+// start-up is excluded. Usage (see README.md):
+//
+//	go run ./bench/runtime [-rounds 7] [-json bench/out/runtime.json]
+//	taskset -c 0 go run ./bench/runtime      # everything on one CPU
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kcfm-linux/kcfm/internal/sysnum"
+	"github.com/kcfm-linux/kcfm/runtime/launcher"
+	"github.com/kcfm-linux/kcfm/runtime/librt/ctest"
+	"github.com/kcfm-linux/kcfm/runtime/ring"
+	"github.com/kcfm-linux/kcfm/runtime/seccomp"
+	"golang.org/x/sys/unix"
+)
+
+const sysbenchC = `
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+static double now(void) { struct timespec ts; clock_gettime(CLOCK_MONOTONIC, &ts); return ts.tv_sec * 1e9 + ts.tv_nsec; }
+int main(int argc, char **argv) {
+	long n = atol(argv[1]), nr = atol(argv[2]), a0 = argc > 3 ? atol(argv[3]) : 0;
+	for (long i = 0; i < 1000; i++) syscall(nr, a0);
+	double t0 = now();
+	for (long i = 0; i < n; i++) syscall(nr, a0);
+	printf("%.3f\n", (now() - t0) / n);
+	return 0;
+}
+`
+
+const funcbenchC = `
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+static double now(void) { struct timespec ts; clock_gettime(CLOCK_MONOTONIC, &ts); return ts.tv_sec * 1e9 + ts.tv_nsec; }
+__attribute__((noinline)) int leaf(int x) { __asm__ volatile("" ::: "memory"); return x * 3 + 1; }
+int main(int argc, char **argv) {
+	long n = atol(argv[1]);
+	volatile int s = 0;
+	for (long i = 0; i < 100000; i++) s += leaf((int)i);
+	double t0 = now();
+	for (long i = 0; i < n; i++) s += leaf((int)i);
+	printf("%.3f\n", (now() - t0) / n);
+	return 0;
+}
+`
+
+type variant struct {
+	name string
+	run  func() (float64, error) // ns per operation
+}
+
+type result struct {
+	Name    string    `json:"name"`
+	Samples []float64 `json:"ns_per_op"`
+	Median  float64   `json:"median_ns"`
+}
+
+func main() {
+	launcher.MaybeRunShim()
+	rounds := flag.Int("rounds", 7, "interleaved rounds")
+	jsonOut := flag.String("json", "", "also write the results as JSON to this file")
+	nSys := flag.Int("syscalls", 1000000, "system calls per run (allowed/native)")
+	nNotif := flag.Int("notified", 100000, "notified system calls per run")
+	nFunc := flag.Int("calls", 20000000, "function calls per run")
+	flag.Parse()
+	if err := bench(*rounds, *jsonOut, *nSys, *nNotif, *nFunc); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/runtime:", err)
+		os.Exit(1)
+	}
+}
+
+func output(cmd *exec.Cmd) (float64, error) {
+	out, err := cmd.Output()
+	if err != nil {
+		return 0, fmt.Errorf("%s: %v", cmd.Path, err)
+	}
+	return strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+}
+
+func runLaunched(cfg launcher.Config) (float64, error) {
+	var out strings.Builder
+	cfg.Stdout = &out
+	cfg.Stderr = os.Stderr
+	p, err := launcher.Start(cfg)
+	if err != nil {
+		return 0, err
+	}
+	done := make(chan struct{})
+	if p.Listener != nil {
+		go func() {
+			defer close(done)
+			runtime.LockOSThread()
+			var n seccomp.Notif
+			for p.Listener.Recv(&n) == nil {
+				p.Listener.Respond(n.ID, seccomp.Continue())
+			}
+		}()
+	} else {
+		close(done)
+	}
+	st, err := p.Wait()
+	if p.Listener != nil {
+		p.Listener.Close()
+	}
+	<-done
+	if err != nil {
+		return 0, err
+	}
+	if !st.Success() {
+		return 0, fmt.Errorf("%s: %v", cfg.Path, st)
+	}
+	return strconv.ParseFloat(strings.TrimSpace(out.String()), 64)
+}
+
+func bench(rounds int, jsonOut string, nSys, nNotif, nFunc int) error {
+	var set unix.CPUSet
+	unix.SchedGetaffinity(0, &set)
+	cpus := set.Count()
+	dir, err := os.MkdirTemp("", "kcfm-bench-runtime")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	sysbench, err := ctest.BuildIn(dir, "sysbench", sysbenchC, ctest.Options{})
+	if err != nil {
+		return err
+	}
+	funcPlain, err := ctest.BuildIn(dir, "func-plain", funcbenchC, ctest.Options{})
+	if err != nil {
+		return err
+	}
+	funcInst, err := ctest.BuildIn(dir, "func-inst", funcbenchC, ctest.Options{Instrument: true})
+	if err != nil {
+		return err
+	}
+
+	arch := sysnum.Host()
+	tab := sysnum.For(arch)
+	getppid, _ := tab.Nr("getppid")
+	sens, err := seccomp.DefaultSensitive(arch)
+	if err != nil {
+		return err
+	}
+	// A realistic filter: the default sensitive set, then allow the rest.
+	allowSpec := &seccomp.Spec{Arch: arch, Default: seccomp.Allow, Rules: sens}
+	// The same, but getppid has an argument rule, so the kernel cannot cache
+	// its verdict and runs the filter on every call.
+	evalSpec := &seccomp.Spec{Arch: arch, Default: seccomp.Allow, Rules: append(append([]seccomp.Rule(nil), sens...),
+		seccomp.Rule{Nr: getppid, Action: seccomp.Notify, Conds: []seccomp.Cond{{Arg: 0, Op: seccomp.OpEq, Value: 0xdead}}})}
+	notifySpec := &seccomp.Spec{Arch: arch, Default: seccomp.Allow, Rules: append(append([]seccomp.Rule(nil), sens...),
+		seccomp.Rule{Nr: getppid, Action: seccomp.Notify})}
+	sysArgs := func(n int) []string { return []string{"sysbench", strconv.Itoa(n), strconv.Itoa(getppid)} }
+
+	arena, err := ring.NewArena(4, 1<<16)
+	if err != nil {
+		return err
+	}
+	defer arena.Close()
+
+	variants := []variant{
+		{"syscall native", func() (float64, error) { return output(exec.Command(sysbench, sysArgs(nSys)[1:]...)) }},
+		{"syscall allowed (filter, cached)", func() (float64, error) {
+			return runLaunched(launcher.Config{Path: sysbench, Args: sysArgs(nSys), Spec: allowSpec})
+		}},
+		{"syscall allowed (filter evaluated)", func() (float64, error) {
+			return runLaunched(launcher.Config{Path: sysbench, Args: sysArgs(nSys), Spec: evalSpec})
+		}},
+		{"syscall native (short run)", func() (float64, error) { return output(exec.Command(sysbench, sysArgs(nNotif)[1:]...)) }},
+		{"syscall notified, CONTINUE (poll)", func() (float64, error) {
+			return runLaunched(launcher.Config{Path: sysbench, Args: sysArgs(nNotif), Spec: notifySpec})
+		}},
+		{"syscall notified, CONTINUE (direct)", func() (float64, error) {
+			return runLaunched(launcher.Config{Path: sysbench, Args: sysArgs(nNotif), Spec: notifySpec,
+				Listener: seccomp.ListenerOptions{Direct: true}})
+		}},
+		{"call not instrumented", func() (float64, error) { return output(exec.Command(funcPlain, strconv.Itoa(nFunc))) }},
+		{"call instrumented, no monitor", func() (float64, error) { return output(exec.Command(funcInst, strconv.Itoa(nFunc))) }},
+		{"call instrumented, ring + consumer", func() (float64, error) {
+			// The consumer FlowChecker runs: DrainSlot over the live slots,
+			// spinning briefly, then sleeping with backoff while idle.
+			var events int64
+			count := func(ring.Record) error { events++; return nil }
+			drain := func() int {
+				n := 0
+				for _, si := range arena.SlotInfos() {
+					k, _ := arena.DrainSlot(si.Index, count)
+					n += k
+				}
+				return n
+			}
+			stop := make(chan struct{})
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				idle, sleep := 0, 5*time.Microsecond
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if drain() > 0 {
+						idle, sleep = 0, 5*time.Microsecond
+						continue
+					}
+					if idle++; idle < 64 {
+						runtime.Gosched()
+						continue
+					}
+					time.Sleep(sleep)
+					if sleep *= 2; sleep > 200*time.Microsecond {
+						sleep = 200 * time.Microsecond
+					}
+				}
+			}()
+			v, err := runLaunched(launcher.Config{Path: funcInst, Args: []string{"func", strconv.Itoa(nFunc)}, Arena: arena})
+			close(stop)
+			<-done
+			for drain() > 0 {
+			}
+			arena.Reap()
+			if err == nil && events < int64(2*nFunc) {
+				err = fmt.Errorf("consumer saw %d events, want >= %d", events, 2*nFunc)
+			}
+			return v, err
+		}},
+	}
+	res := make([]result, len(variants))
+	for i, v := range variants {
+		res[i].Name = v.name
+	}
+	fmt.Fprintf(os.Stderr, "kernel %s, %d of %d CPUs usable, %d rounds\n", kernel(), cpus, runtime.NumCPU(), rounds)
+	for r := 0; r < rounds; r++ {
+		for i, v := range variants {
+			ns, err := v.run()
+			if err != nil {
+				return fmt.Errorf("%s: %w", v.name, err)
+			}
+			res[i].Samples = append(res[i].Samples, ns)
+		}
+		fmt.Fprintf(os.Stderr, "round %d done\n", r+1)
+	}
+	for i := range res {
+		res[i].Median = median(res[i].Samples)
+	}
+	m := map[string]float64{}
+	for _, r := range res {
+		m[r.Name] = r.Median
+	}
+	fmt.Printf("%-38s %12s %12s\n", "variant", "median ns/op", "min..max")
+	for _, r := range res {
+		s := append([]float64(nil), r.Samples...)
+		sort.Float64s(s)
+		fmt.Printf("%-38s %12.1f %6.1f..%.1f\n", r.Name, r.Median, s[0], s[len(s)-1])
+	}
+	native, short := m["syscall native"], m["syscall native (short run)"]
+	plain := m["call not instrumented"]
+	summary := []struct {
+		what         string
+		ratio, extra float64
+		target       string
+	}{
+		{"allowed syscall, cached verdict", m["syscall allowed (filter, cached)"] / native, m["syscall allowed (filter, cached)"] - native, "<= +100 ns"},
+		{"allowed syscall, filter evaluated", m["syscall allowed (filter evaluated)"] / native, m["syscall allowed (filter evaluated)"] - native, "<= +100 ns"},
+		{"notified syscall (CONTINUE), poll mode", m["syscall notified, CONTINUE (poll)"] / short, m["syscall notified, CONTINUE (poll)"] - short, "<= 10 µs"},
+		{"notified syscall (CONTINUE), direct mode", m["syscall notified, CONTINUE (direct)"] / short, m["syscall notified, CONTINUE (direct)"] - short, "<= 10 µs"},
+		{"function call, instrumented, no monitor", m["call instrumented, no monitor"] / plain, m["call instrumented, no monitor"] - plain, ""},
+		{"function call, ring + live consumer", m["call instrumented, ring + consumer"] / plain, m["call instrumented, ring + consumer"] - plain, "<= 10 ns/call"},
+	}
+	fmt.Printf("\n%-42s %10s %14s  %s\n", "mechanism", "ratio", "extra ns/op", "target")
+	for _, s := range summary {
+		fmt.Printf("%-42s %9.2fx %14.1f  %s\n", s.what, s.ratio, s.extra, s.target)
+	}
+	if jsonOut != "" {
+		if err := os.MkdirAll(filepath.Dir(jsonOut), 0o755); err != nil {
+			return err
+		}
+		b, _ := json.MarshalIndent(map[string]any{"kernel": kernel(), "cpus": runtime.NumCPU(), "usable_cpus": cpus, "rounds": rounds, "results": res}, "", "  ")
+		if err := os.WriteFile(jsonOut, b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func kernel() string {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return "?"
+	}
+	return unix.ByteSliceToString(u.Release[:])
+}
