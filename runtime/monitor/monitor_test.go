@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/kcfm-linux/kcfm/runtime/execmgr"
 	"github.com/kcfm-linux/kcfm/runtime/launcher"
 	"github.com/kcfm-linux/kcfm/runtime/librt/ctest"
@@ -745,4 +747,61 @@ func TestMonitorKilledDaemon(t *testing.T) {
 	fm.Process.Kill()
 	fm.Wait()
 	waitGone(t, "after kill -9 of FlowMonitor", prog, d)
+}
+
+// TestTerminalForeground: on a terminal, the program (in its own process
+// group) gets the foreground, so it can read the terminal instead of being
+// stopped by SIGTTIN.
+func TestTerminalForeground(t *testing.T) {
+	ptm, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals here: %v", err)
+	}
+	defer ptm.Close()
+	if err := unix.IoctlSetPointerInt(int(ptm.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetUint32(int(ptm.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pts, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pts.Close()
+	dir := t.TempDir()
+	sig, _ := writeSig(t, dir)
+	cfg := fmt.Sprintf("version: 1\nentities:\n  sh:\n    path: /bin/sh\n    args: [\"-c\", \"read x; exit $x\"]\n    signature: %s\n    incidents: %s\n    checker: {path: %s, args: [%q]}\n",
+		sig, filepath.Join(dir, "incidents"), self(t), roleChecker)
+	p := filepath.Join(dir, "fm.yaml")
+	os.WriteFile(p, []byte(cfg), 0o644)
+	cmd := exec.Command(self(t), roleMonitor, "--config", p)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = pts, pts, pts
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { // drain the terminal's output
+		b := make([]byte, 4096)
+		for {
+			if _, err := ptm.Read(b); err != nil {
+				return
+			}
+		}
+	}()
+	time.Sleep(300 * time.Millisecond) // let sh block in read (stopped, without the hand-over)
+	ptm.Write([]byte("5\n"))
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 5 {
+			t.Fatalf("FlowMonitor ended with %v, want exit 5", err)
+		}
+	case <-time.After(20 * time.Second):
+		cmd.Process.Signal(syscall.SIGTERM)
+		<-done
+		t.Fatal("the program did not read the terminal (stopped in the background?)")
+	}
 }

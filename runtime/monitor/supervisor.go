@@ -39,6 +39,8 @@ type Supervisor struct {
 	// OnRunning, if set, is called when an instance was started and
 	// FlowChecker accepted it (tests and benchmarks use it).
 	OnRunning func(inst *execmgr.Instance)
+
+	tty *terminal // the controlling terminal, when Stdin is it and we are in its foreground
 }
 
 type endKind int
@@ -97,6 +99,7 @@ func (s *Supervisor) Spec() execmgr.Spec {
 func (s *Supervisor) Run(ctx context.Context) int {
 	e := s.Entity
 	pol := newRestartPolicy(e)
+	s.tty = foregroundTerminal(s.Stdin)
 	for {
 		o := s.runOnce(ctx)
 		now := time.Now()
@@ -209,6 +212,8 @@ func (s *Supervisor) runOnce(ctx context.Context) outcome {
 	if err != nil {
 		return outcome{kind: endStartFailed, err: err}
 	}
+	s.tty.give(inst.Pgid)
+	defer s.tty.take()
 	w := &watch{s: s, inst: inst, done: make(chan struct{})}
 	go func() {
 		w.status, w.waitErr = s.Manager.Wait(inst)
