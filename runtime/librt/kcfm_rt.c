@@ -131,7 +131,9 @@ static struct {
 	pthread_key_t key;
 } G;
 
+#define DETACHED_MARK 0x44455441u /* g_live points here when there is no monitor */
 static volatile uint32_t live_none;
+static volatile uint32_t live_detached = DETACHED_MARK;
 static volatile uint32_t *g_live = &live_none;
 
 struct tls {
@@ -283,7 +285,7 @@ NI static void fork_reset(void)
 	t->fork_pending = 1;
 	t->fork_ppid = ppid;
 	t->fork_ptid = ptid;
-	if (g_live != &live_none)
+	if (g_live != &live_none && g_live != &live_detached)
 		*g_live = LIVE_MARK;
 }
 
@@ -299,6 +301,7 @@ NI static void do_attach(void)
 	long fd;
 	const char *env = getenv(KCFM_RT_ENV_FD);
 	if (env == NULL || *env == 0) {
+		g_live = &live_detached;
 		__atomic_store_n(&G.mode, MODE_DETACHED, __ATOMIC_RELEASE);
 		return;
 	}
@@ -376,7 +379,7 @@ NI static void do_attach(void)
 		madvise(pg, 4096, MADV_WIPEONFORK);
 #endif
 		*(volatile uint32_t *)pg = LIVE_MARK;
-		g_live = pg;
+		__atomic_store_n(&g_live, (volatile uint32_t *)pg, __ATOMIC_RELEASE);
 	} else {
 		die(KCFM_RT_EXIT_SETUP, "mmap of the fork-detection page failed");
 	}
@@ -415,6 +418,12 @@ NI static struct slot_header *slot_at(uint32_t i)
 
 NI __attribute__((noinline, cold)) static int claim_slot(struct tls *t)
 {
+	/* Another thread may still be attaching (it publishes g_live before
+	 * the mode): wait for it. */
+	while (__atomic_load_n(&G.mode, __ATOMIC_ACQUIRE) == MODE_INITIALIZING)
+		sched_yield();
+	if (__atomic_load_n(&G.mode, __ATOMIC_ACQUIRE) != MODE_ATTACHED)
+		return 0;
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -609,8 +618,9 @@ NI __attribute__((noinline, cold)) static int slow_live(void)
 
 NI void __cyg_profile_func_enter(void *this_fn, void *call_site)
 {
-	if (UNLIKELY(*g_live != LIVE_MARK)) {
-		if (LIKELY(__atomic_load_n(&G.mode, __ATOMIC_RELAXED) == MODE_DETACHED) || !slow_live())
+	uint32_t live = *g_live;
+	if (UNLIKELY(live != LIVE_MARK)) {
+		if (LIKELY(live == DETACHED_MARK) || !slow_live())
 			return;
 	}
 	emit((uint64_t)(uintptr_t)this_fn, (uint64_t)(uintptr_t)call_site);
@@ -618,8 +628,9 @@ NI void __cyg_profile_func_enter(void *this_fn, void *call_site)
 
 NI void __cyg_profile_func_exit(void *this_fn, void *call_site)
 {
-	if (UNLIKELY(*g_live != LIVE_MARK)) {
-		if (LIKELY(__atomic_load_n(&G.mode, __ATOMIC_RELAXED) == MODE_DETACHED) || !slow_live())
+	uint32_t live = *g_live;
+	if (UNLIKELY(live != LIVE_MARK)) {
+		if (LIKELY(live == DETACHED_MARK) || !slow_live())
 			return;
 	}
 	emit((uint64_t)(uintptr_t)this_fn | REC_EXIT_BIT, (uint64_t)(uintptr_t)call_site);
