@@ -380,6 +380,13 @@ func handOver(f *os.File, sc *shimConfig, timeout time.Duration) (shimResult, in
 // with copying goroutines where they are not files.
 func (p *Process) stdio(cfg Config) (in, out, errf *os.File, err error) {
 	open := func(r io.Reader, w io.Writer) (*os.File, error) {
+		// A nil *os.File in the interface means "not set", as in os/exec.
+		if f, ok := r.(*os.File); ok && f == nil {
+			r = nil
+		}
+		if f, ok := w.(*os.File); ok && f == nil {
+			w = nil
+		}
 		if r != nil {
 			if f, ok := r.(*os.File); ok {
 				return f, nil
