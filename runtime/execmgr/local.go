@@ -29,10 +29,11 @@ type Local struct {
 }
 
 type local struct {
-	inst   *Instance
-	done   chan struct{}
-	status Status
-	err    error
+	inst       *Instance
+	startTicks uint64 // clock ticks since boot before the start (processes of the instance start at or after it)
+	done       chan struct{}
+	status     Status
+	err        error
 }
 
 var (
@@ -119,6 +120,7 @@ func (m *Local) Start(spec Spec) (*Instance, error) {
 		wait func() (Status, error)
 		err  error
 	)
+	startTicks := uptimeTicks()
 	m.onSpawner(func() { inst, wait, err = launch(spec, argv) })
 	if err != nil {
 		return nil, fmt.Errorf("execmgr: start %s: %w", spec.Path, err)
@@ -127,7 +129,7 @@ func (m *Local) Start(spec Spec) (*Instance, error) {
 	inst.Pgid = inst.Pid
 	inst.Exe = spec.Path
 	inst.Started = time.Now()
-	l := &local{inst: inst, done: make(chan struct{})}
+	l := &local{inst: inst, done: make(chan struct{}), startTicks: startTicks}
 	inst.impl = l
 	m.insts[inst.Pid] = l
 	go func() {
@@ -210,7 +212,15 @@ func (m *Local) treeOf(inst *Instance) ([]int, map[int]procStat, error) {
 	m.mu.Lock()
 	only := len(m.insts) == 1
 	m.mu.Unlock()
-	q := treeQuery{self: m.self, leader: leader, sid: inst.Pgid, exclude: m.excludeFor(inst, ps), orphans: only}
+	q := treeQuery{self: m.self, leader: leader, sid: inst.Pgid, exclude: m.excludeFor(inst, ps)}
+	if only && l != nil {
+		// A child this process did not start through the Local is an orphan
+		// of the instance when it left our process group (setsid/setpgid) or
+		// was started after the instance. Children started by other code
+		// before the instance, in our own group, are left alone.
+		own := unix.Getpgrp()
+		q.orphans = func(st procStat) bool { return st.pgrp != own || st.start >= l.startTicks }
+	}
 	return members(ps, q), ps, nil
 }
 

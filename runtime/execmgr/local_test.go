@@ -119,6 +119,14 @@ func TestStopKillsWholeTree(t *testing.T) {
 func TestLeaderExitLeavesOrphansThatStopReaps(t *testing.T) {
 	prog := buildC(t, "testdata/tree.c")
 	file := filepath.Join(t.TempDir(), "pids")
+	// A child of this process started by other code, before the instance,
+	// in our own process group, is not an orphan of the instance.
+	bystander := exec.Command("sleep", "60")
+	if err := bystander.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { bystander.Process.Kill(); bystander.Wait() }()
+	time.Sleep(20 * time.Millisecond) // a later start time (clock ticks are 10ms)
 	inst, err := mgr.Start(Spec{Path: prog, Argv: []string{prog, file, "exit"}})
 	if err != nil {
 		t.Fatal(err)
@@ -140,6 +148,11 @@ func TestLeaderExitLeavesOrphansThatStopReaps(t *testing.T) {
 	if err := mgr.Stop(inst, 0); err != nil {
 		t.Fatal(err)
 	}
+	if !alive(bystander.Process.Pid) {
+		t.Fatal("Stop killed an unrelated child")
+	}
+	bystander.Process.Kill()
+	bystander.Wait()
 	assertClean(t, pids)
 }
 
@@ -196,4 +209,22 @@ func TestKillSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertClean(t, pids)
+}
+
+func TestUptimeTicks(t *testing.T) {
+	ref, err := Ref(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := uptimeTicks()
+	if now == 0 || ref.Start > now {
+		t.Fatalf("this process started at tick %d, now is %d", ref.Start, now)
+	}
+	c := exec.Command("true")
+	c.Start()
+	child, _ := readStat(c.Process.Pid)
+	c.Wait()
+	if child.start < now {
+		t.Fatalf("a child started after tick %d has start %d", now, child.start)
+	}
 }

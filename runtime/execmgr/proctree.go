@@ -80,11 +80,11 @@ func scanProcs() (map[int]procStat, error) {
 
 // treeQuery describes one instance for members.
 type treeQuery struct {
-	self    int            // this process (the subreaper)
-	leader  int            // the instance's first process (0: reaped)
-	sid     int            // its session (= process group) id
-	exclude func(int) bool // processes that belong to someone else (with their subtrees)
-	orphans bool           // also claim our children that belong to no one (escaped orphans)
+	self    int                 // this process (the subreaper)
+	leader  int                 // the instance's first process (0: reaped)
+	sid     int                 // its session (= process group) id
+	exclude func(int) bool      // processes that belong to someone else (with their subtrees)
+	orphans func(procStat) bool // claims children of self that belong to no one (escaped orphans); nil: none
 }
 
 // members returns every live process of the instance: the leader's
@@ -117,9 +117,11 @@ func members(ps map[int]procStat, q treeQuery) []int {
 			}
 		}
 	}
-	if q.orphans {
+	if q.orphans != nil {
 		for _, c := range children[q.self] {
-			add(c)
+			if q.orphans(ps[c]) {
+				add(c)
+			}
 		}
 	}
 	for len(queue) > 0 {
@@ -171,4 +173,24 @@ func Ref(pid int) (ProcRef, error) {
 		return ProcRef{}, err
 	}
 	return ProcRef{Pid: pid, Start: st.start}, nil
+}
+
+// uptimeTicks is the time since boot in the clock ticks (USER_HZ, 100 per
+// second) of /proc/<pid>/stat's start time, rounded down.
+func uptimeTicks() uint64 {
+	b, err := os.ReadFile("/proc/uptime")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	sec, frac, _ := strings.Cut(f[0], ".")
+	s, err1 := strconv.ParseUint(sec, 10, 64)
+	c, err2 := strconv.ParseUint((frac + "00")[:2], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return s*100 + c
 }

@@ -805,3 +805,68 @@ func TestTerminalForeground(t *testing.T) {
 		t.Fatal("the program did not read the terminal (stopped in the background?)")
 	}
 }
+
+// TestListenMode: FlowMonitor connects to a FlowChecker serving a socket;
+// when the connection drops, FlowChecker kills the program (fail closed).
+func TestListenMode(t *testing.T) {
+	dir := t.TempDir()
+	sig, _ := writeSig(t, dir, "flag openat arg2&0x40")
+	sockFC := filepath.Join(dir, "fc.sock")
+	fc := exec.Command(self(t), roleChecker, "--listen", sockFC)
+	fc.Env = append(os.Environ(), EnvGraphFilename+"="+sig)
+	fc.Stderr = os.Stderr
+	// This process is a subreaper with an orphan reaper (execmgr.Local):
+	// its other children must be started through it.
+	mgr, err := execmgr.NewLocal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mgr.StartAux(fc, 0); err != nil {
+		t.Fatal(err)
+	}
+	stopFC := func() {
+		fc.Process.Signal(syscall.SIGTERM)
+		if err := fc.Wait(); err != nil {
+			t.Errorf("FlowChecker: %v", err)
+		}
+		mgr.AuxDone(fc.Process.Pid)
+	}
+	for i := 0; i < 500; i++ {
+		if _, err := os.Stat(sockFC); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	e := entity(t, dir, sig, 1)
+	e.Checker = CheckerConfig{Socket: sockFC}
+	sock := e.Args[0]
+	r := startRun(t, e)
+	first := r.instance()
+	serving(t, sock)
+	request(sock, "create "+filepath.Join(dir, "victim"))
+	second := r.instance()
+	serving(t, sock)
+	if _, err := os.Stat(filepath.Join(dir, "victim")); !os.IsNotExist(err) {
+		t.Fatal("the flagged openat ran")
+	}
+	r.cancel()
+	if code := r.wait(); code != 143 {
+		t.Fatalf("exit %d", code)
+	}
+	if gone(fc.Process.Pid) {
+		t.Fatal("stopping the instance killed the FlowChecker it connected to")
+	}
+	if got := strings.Join(types(incidents(t, e.Incidents)), ","); got != "anomaly,restart" {
+		t.Fatalf("incidents %s", got)
+	}
+
+	// A FlowMonitor whose entity names another signature is refused.
+	e2 := entity(t, dir, filepath.Join(dir, "other.kcfm"), 1)
+	os.WriteFile(e2.Signature, []byte("log /dev/null\n"), 0o644)
+	e2.Checker = CheckerConfig{Socket: sockFC}
+	if code := startRun(t, e2).wait(); code != ExitError {
+		t.Fatalf("mismatched signature: exit %d", code)
+	}
+	stopFC()
+	noLeftovers(t, first.Pid, second.Pid)
+}

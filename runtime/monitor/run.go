@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/kcfm-linux/kcfm/internal/sysnum"
 	"github.com/kcfm-linux/kcfm/runtime/execmgr"
@@ -69,6 +70,10 @@ func RunEntity(ctx context.Context, e *Entity, opt RunOptions) int {
 	var link *CheckerLink
 	if e.Checker.Socket != "" {
 		link, err = DialChecker(e.Checker.Socket)
+		if err == nil && filepath.Clean(link.Peer.Signature) != filepath.Clean(e.Signature) {
+			link.Close()
+			err = fmt.Errorf("the FlowChecker at %s checks against %s, not this entity's signature %s", e.Checker.Socket, link.Peer.Signature, e.Signature)
+		}
 	} else {
 		path, args := e.Checker.Path, e.Checker.Args
 		if path == "" {
