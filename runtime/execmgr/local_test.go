@@ -220,10 +220,16 @@ func TestUptimeTicks(t *testing.T) {
 	if now == 0 || ref.Start > now {
 		t.Fatalf("this process started at tick %d, now is %d", ref.Start, now)
 	}
-	c := exec.Command("true")
-	c.Start()
-	child, _ := readStat(c.Process.Pid)
+	c := exec.Command("sleep", "10")
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	child, err := readStat(c.Process.Pid)
+	c.Process.Kill()
 	c.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if child.start < now {
 		t.Fatalf("a child started after tick %d has start %d", now, child.start)
 	}
