@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -216,4 +217,54 @@ func TestBinaries(t *testing.T) {
 	if code := exitCode(t, err); code != 2 || !strings.Contains(string(out), "FC_GRAPH_FILENAME") {
 		t.Fatalf("FlowChecker without FC_GRAPH_FILENAME: %d %s", code, out)
 	}
+}
+
+// BenchmarkRestartToRunningBinaries is BenchmarkRestartToRunning of
+// runtime/monitor with the production pieces: the FlowMonitor and
+// FlowChecker binaries, the real model (runtime/livemodel) and a real
+// signature. Per iteration: the request that makes the server call evil()
+// (not in the signature) until the restarted server answers ping.
+//
+//	go test -run '^$' -bench RestartToRunningBinaries -benchtime 30x ./tools/cmd/kcfm
+func BenchmarkRestartToRunningBinaries(b *testing.B) {
+	t := &testing.T{}
+	runSetup(t)
+	if runErr != nil {
+		b.Fatal(runErr)
+	}
+	dir := b.TempDir()
+	sock := filepath.Join(dir, "sock")
+	cfg := fmt.Sprintf("version: 1\nentities:\n  srv:\n    path: %s\n    args: [%q]\n    signature: %s\n    incidents: %s\n"+
+		"    backoff: {initial: 0s, max: 1ms}\n    crash_loop: {restarts: %d, window: 0s}\n    checker: {path: %s}\n",
+		runBins.server, sock, runBins.sigNoCreate, filepath.Join(dir, "incidents"), b.N+1, runBins.fc)
+	cfgPath := filepath.Join(dir, "fm.yaml")
+	os.WriteFile(cfgPath, []byte(cfg), 0o644)
+	cmd := exec.Command(runBins.fm, "--config", cfgPath)
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	ping := func() bool { ans, err := ask(sock, "ping"); return err == nil && ans == "pong" }
+	for deadline := time.Now().Add(30 * time.Second); !ping(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			b.Fatal("not serving")
+		}
+	}
+	var lat []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		if ans, _ := ask(sock, "create "+filepath.Join(dir, "x")); ans != "" {
+			b.Fatalf("create answered %q", ans)
+		}
+		for !ping() {
+			time.Sleep(100 * time.Microsecond)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	b.StopTimer()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "ms-median")
+	b.ReportMetric(float64(lat[len(lat)*9/10].Microseconds())/1000, "ms-p90")
+	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "ms-max")
 }
