@@ -349,7 +349,7 @@ monitored_normal | monitored_exploit)
     [ $rc = 0 ] || [ $rc = 143 ] || fail "kcfm run exit status $rc after SIGTERM"
     grep -q "stopped after" "$WORK/server.err" || fail "the monitored server did not shut down cleanly"
     [ ! -s "$inc" ] || fail "anomalies at shutdown: $(cat "$inc")"
-    pass "103 normal requests monitored, no anomaly, clean shutdown (kcfm run exit $rc)"
+    pass "152 normal requests monitored, no anomaly, clean shutdown (kcfm run exit $rc)"
     exit 0
   fi
   # Three attacks with two restarts allowed: file (dump_state -> openat
