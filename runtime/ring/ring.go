@@ -505,7 +505,7 @@ func (a *Arena) DrainSlot(index int, fn func(Record) error) (int, error) {
 			atomic.StoreUint64(tailp, tail)
 			return n, err
 		}
-		if n&4095 == 0 {
+		if n&1023 == 0 {
 			atomic.StoreUint64(tailp, tail) // let a blocked producer go on
 		}
 	}
