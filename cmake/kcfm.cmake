@@ -153,8 +153,10 @@ function(_kcfm_graph_sources target out)
     file(RELATIVE_PATH rel "${srcdir}" "${abs}")
     string(REPLACE "../" "__/" rel "${rel}")
     set(g "${bindir}/CMakeFiles/${target}.kcfm.dir/${rel}.kcfmtu")
+    get_filename_component(gdir "${g}" DIRECTORY)
     add_custom_command(
       OUTPUT "${g}"
+      COMMAND "${CMAKE_COMMAND}" -E make_directory "${gdir}"
       COMMAND "${KCFM_TOOL}" graph -p "${CMAKE_BINARY_DIR}" ${triple} --depfile "${g}.d" -o "${g}" "${abs}"
       DEPENDS "${abs}" "${KCFM_TOOL}" "${CMAKE_BINARY_DIR}/compile_commands.json"
       DEPFILE "${g}.d"
