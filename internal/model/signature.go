@@ -357,7 +357,10 @@ func (s *Signature) Validate() error {
 			if st.Flags&^7 != 0 {
 				return fmt.Errorf("function %s state %d: unknown flags %#x", f.Name, j, st.Flags)
 			}
-			for _, e := range st.Edges {
+			for x, e := range st.Edges {
+				if x > 0 && e.Label < st.Edges[x-1].Label {
+					return fmt.Errorf("function %s state %d: edges not sorted by label", f.Name, j)
+				}
 				if e.To < 0 || int(e.To) >= len(f.States) {
 					return fmt.Errorf("function %s state %d: edge target %d out of range", f.Name, j, e.To)
 				}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math/rand"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -29,6 +30,7 @@ func bigSignature(n int) *Signature {
 				}
 				st.Edges = append(st.Edges, SigEdge{Label: lbl, To: int32(r.Intn(100)), Site: 0})
 			}
+			sort.Slice(st.Edges, func(a, b int) bool { return st.Edges[a].Label < st.Edges[b].Label })
 			f.States = append(f.States, st)
 		}
 		s.Functions = append(s.Functions, f)

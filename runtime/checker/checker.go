@@ -150,18 +150,30 @@ func (m *Model) closure(fn int32, s int32) []int32 {
 }
 
 // step returns the closed set of states reached from set by label, and
-// the call site of the edge taken.
+// the call site of the edge taken. Edges of a state are sorted by label, so
+// the matching ones are found by binary search; the common case (one state,
+// one matching edge) returns the cached closure without allocating.
 func (m *Model) step(fn int32, set []int32, lbl model.SigLabel) ([]int32, int32) {
 	var out []int32
 	site := int32(-1)
 	states := m.Sig.Functions[fn].States
+	shared := false // out aliases a cached closure
 	for _, s := range set {
-		for _, e := range states[s].Edges {
-			if e.Label == lbl {
-				if site < 0 {
-					site = e.Site
-				}
-				out = mergeSet(out, m.closure(fn, e.To))
+		edges := states[s].Edges
+		i := sort.Search(len(edges), func(i int) bool { return edges[i].Label >= lbl })
+		for ; i < len(edges) && edges[i].Label == lbl; i++ {
+			e := edges[i]
+			if site < 0 {
+				site = e.Site
+			}
+			c := m.closure(fn, e.To)
+			switch {
+			case out == nil:
+				out, shared = c, true
+			case shared:
+				out, shared = mergeSet(append([]int32(nil), out...), c), false
+			default:
+				out = mergeSet(out, c)
 			}
 		}
 	}

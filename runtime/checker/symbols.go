@@ -167,6 +167,7 @@ type Symbolizer struct {
 	cache    map[uint64]int32
 	names    map[uint64]symbolKey
 	reloaded int
+	fast     [fastSize]fastEntry
 }
 
 // NewSymbolizer prepares address lookups for process pid.
@@ -227,6 +228,25 @@ func (s *Symbolizer) reload() error {
 
 // Lookup returns the function id for a code address, or Unknown.
 func (s *Symbolizer) Lookup(addr uint64) int32 {
+	// A small direct-mapped cache in front of the map: function events
+	// repeat the same few addresses.
+	slot := &s.fast[(addr>>4)&(fastSize-1)]
+	if slot.addr == addr && addr != 0 {
+		return slot.id
+	}
+	id := s.lookupSlow(addr)
+	slot.addr, slot.id = addr, id
+	return id
+}
+
+const fastSize = 512
+
+type fastEntry struct {
+	addr uint64
+	id   int32
+}
+
+func (s *Symbolizer) lookupSlow(addr uint64) int32 {
 	if id, ok := s.cache[addr]; ok {
 		return id
 	}

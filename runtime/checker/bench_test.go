@@ -1,0 +1,31 @@
+package checker
+
+import (
+	"testing"
+
+	"github.com/kcfm-linux/kcfm/internal/model"
+)
+
+// BenchmarkEnterExit measures one function call event pair (enter +
+// exit) of a program that calls f in a loop, in the default mode.
+func BenchmarkEnterExit(b *testing.B) {
+	t := &testing.T{}
+	sig, ids := build(t, "main: loop { call f; ext write }; ret\nf: call g; ret\ng: ret", nil)
+	p := New(sig, func(nr int) bool { return nr == nrOpenat }).NewProcess(1)
+	p.Enter(1, ids["main"])
+	f, g := ids["f"], ids["g"]
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if a := p.Enter(1, f); a != nil {
+			b.Fatal(a)
+		}
+		p.Enter(1, g)
+		p.Exit(1, g)
+		if a := p.Exit(1, f); a != nil {
+			b.Fatal(a)
+		}
+	}
+}
+
+var _ = model.SigExceptions
