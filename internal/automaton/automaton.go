@@ -10,8 +10,11 @@
 package automaton
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"sort"
+	"sync"
 )
 
 // Flags mark states of an automaton.
@@ -124,12 +127,21 @@ func (b *Builder) check(from, to int) {
 func (b *Builder) closures() [][]int32 {
 	n := len(b.flags)
 	cl := make([][]int32, n)
-	mark := make([]int32, n)
-	for i := range mark {
-		mark[i] = -1
-	}
+	single := make([]int32, n) // backing store of the one-state closures
+	var mark []int32
 	stack := []int32{}
 	for s := 0; s < n; s++ {
+		if len(b.eps[s]) == 0 {
+			single[s] = int32(s)
+			cl[s] = single[s : s+1 : s+1]
+			continue
+		}
+		if mark == nil {
+			mark = make([]int32, n)
+			for i := range mark {
+				mark[i] = -1
+			}
+		}
 		set := []int32{}
 		stack = append(stack[:0], int32(s))
 		mark[s] = int32(s)
@@ -144,34 +156,159 @@ func (b *Builder) closures() [][]int32 {
 				}
 			}
 		}
-		sort.Slice(set, func(i, j int) bool { return set[i] < set[j] })
+		slices.Sort(set)
 		cl[s] = set
 	}
 	return cl
 }
 
+// scratch holds the working memory of Finish, reused between calls (the
+// analysis finishes one small automaton per function: allocation would
+// dominate).
+type scratch struct {
+	cnt, pos, num, order                  []int32
+	class, next, sig, sigs, sigOff, infos []int32
+	rep, mstart, mflat, mpos              []int32
+	flat, es                              []nfaEdge
+	out                                   [][]nfaEdge
+	pairs                                 [][2]int32
+	moves                                 []move
+	dmoves                                []dmove
+	tgt, dinfos                           []int32
+	buckets                               map[uint64][]int32
+}
+
+// dmove is a labelled move of a subset during determinisation.
+type dmove struct {
+	label Label
+	to    int32
+	info  int32
+}
+
+type move struct {
+	l    Label
+	to   int32
+	info int32
+}
+
+var scratchPool = sync.Pool{New: func() any { return &scratch{buckets: map[uint64][]int32{}} }}
+
+// ints returns a zeroed slice of length n reusing buf.
+func ints(buf []int32, n int) []int32 {
+	if cap(buf) < n {
+		return make([]int32, n)
+	}
+	buf = buf[:n]
+	clear(buf)
+	return buf
+}
+
 // Finish returns the epsilon-free, minimised automaton.
 func (b *Builder) Finish() *Automaton {
-	cl := b.closures()
-	out := make([][]nfaEdge, len(b.flags))
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	// out[s]: the edges leaving s, carved from one array
+	n := len(b.flags)
+	cnt := ints(sc.cnt, n+1)
 	for _, e := range b.edges {
-		out[e.from] = append(out[e.from], e)
+		cnt[e.from+1]++
 	}
-	if a, ok := b.determinise(cl, out); ok {
-		return minimise(a)
+	for i := 1; i < len(cnt); i++ {
+		cnt[i] += cnt[i-1]
 	}
-	return minimise(b.removeEpsilon(cl, out))
+	if cap(sc.flat) < len(b.edges) {
+		sc.flat = make([]nfaEdge, len(b.edges))
+	}
+	flat := sc.flat[:len(b.edges)]
+	if cap(sc.out) < n {
+		sc.out = make([][]nfaEdge, n)
+	}
+	out := sc.out[:n]
+	pos := append(sc.pos[:0], cnt[:n]...)
+	for _, e := range b.edges {
+		flat[pos[e.from]] = e
+		pos[e.from]++
+	}
+	for s := range out {
+		out[s] = flat[cnt[s]:cnt[s+1]:cnt[s+1]]
+	}
+	sc.cnt, sc.pos = cnt, pos
+	if b.alreadyDeterministic(out) {
+		return minimise(b.determiniseFast(out, sc), sc)
+	}
+	var cl [][]int32 // nil: no epsilon edges, every closure is {s}
+	for s := range b.eps {
+		if len(b.eps[s]) > 0 {
+			cl = b.closures()
+			break
+		}
+	}
+	if a, ok := b.determinise(cl, out, sc); ok {
+		return minimise(a, sc)
+	}
+	if cl == nil {
+		cl = b.closures()
+	}
+	return minimise(b.removeEpsilon(cl, out), sc)
 }
 
-func setKey(s []int32) string {
-	buf := make([]byte, 0, len(s)*4)
-	for _, x := range s {
-		buf = append(buf, byte(x), byte(x>>8), byte(x>>16), byte(x>>24))
+// alreadyDeterministic: no epsilon edges and no state with two edges of
+// the same label. Subset construction would then only renumber the
+// reachable states; determiniseFast does that directly.
+func (b *Builder) alreadyDeterministic(out [][]nfaEdge) bool {
+	for s := range b.flags {
+		if len(b.eps[s]) > 0 {
+			return false
+		}
+		es := out[s]
+		for i := 1; i < len(es); i++ {
+			for j := 0; j < i; j++ {
+				if es[i].label == es[j].label {
+					return false
+				}
+			}
+		}
 	}
-	return string(buf)
+	return true
 }
 
-func (b *Builder) determinise(cl [][]int32, out [][]nfaEdge) (*Automaton, bool) {
+// determiniseFast is determinise for alreadyDeterministic builders: the
+// same states in the same (discovery) order, edges sorted by label.
+func (b *Builder) determiniseFast(out [][]nfaEdge, sc *scratch) *Automaton {
+	num := ints(sc.num, len(b.flags))
+	for i := range num {
+		num[i] = -1
+	}
+	order := append(sc.order[:0], 0)
+	num[0] = 0
+	a := &Automaton{Deterministic: true, States: make([]State, 0, len(b.flags))}
+	es := sc.es[:0]
+	defer func() { sc.num, sc.order, sc.es = num, order, es }()
+	for i := 0; i < len(order); i++ {
+		q := order[i]
+		es = append(es[:0], out[q]...)
+		slices.SortFunc(es, func(x, y nfaEdge) int { return cmp.Compare(x.label, y.label) })
+		st := State{Flags: b.flags[q]}
+		if len(es) > 0 {
+			st.Edges = make([]Edge, 0, len(es))
+		}
+		for _, e := range es {
+			if num[e.to] < 0 {
+				num[e.to] = int32(len(order))
+				order = append(order, e.to)
+			}
+			var inf []int32
+			if e.info >= 0 {
+				inf = []int32{e.info}
+			}
+			st.Edges = append(st.Edges, Edge{Label: e.label, To: num[e.to], Infos: inf})
+		}
+		a.States = append(a.States, st)
+	}
+	return a
+}
+
+func (b *Builder) determinise(cl [][]int32, out [][]nfaEdge, sc *scratch) (*Automaton, bool) {
 	limit := MaxDFAStates
 	if l := 64 * len(b.flags); l < limit {
 		limit = l
@@ -181,64 +318,83 @@ func (b *Builder) determinise(cl [][]int32, out [][]nfaEdge) (*Automaton, bool) 
 	}
 	index := map[string]int32{}
 	var sets [][]int32
+	var keyBuf []byte
 	add := func(s []int32) int32 {
-		k := setKey(s)
-		if i, ok := index[k]; ok {
+		keyBuf = appendSetKey(keyBuf[:0], s)
+		if i, ok := index[string(keyBuf)]; ok {
 			return i
 		}
 		i := int32(len(sets))
-		index[k] = i
+		index[string(keyBuf)] = i
 		sets = append(sets, s)
 		return i
 	}
-	add(cl[0])
-	a := &Automaton{Deterministic: true}
-	type tgt struct {
-		set   map[int32]struct{}
-		infos map[int32]struct{}
+	if cl == nil {
+		add([]int32{0})
+	} else {
+		add(cl[0])
 	}
+	a := &Automaton{Deterministic: true}
+	// The labelled moves of a subset, sorted by label, then target, then
+	// info; grouped by label they give the subset's edges in label order
+	// (map iteration would make the numbering differ between runs).
+	moves := sc.dmoves[:0]
+	tgt, infos := sc.tgt[:0], sc.dinfos[:0]
+	defer func() { sc.dmoves, sc.tgt, sc.dinfos = moves, tgt, infos }()
 	for i := 0; i < len(sets); i++ {
 		if len(sets) > limit {
 			return nil, false
 		}
 		var st State
-		by := map[Label]*tgt{}
+		moves = moves[:0]
 		for _, q := range sets[i] {
 			st.Flags |= b.flags[q]
 			for _, e := range out[q] {
-				t := by[e.label]
-				if t == nil {
-					t = &tgt{set: map[int32]struct{}{}, infos: map[int32]struct{}{}}
-					by[e.label] = t
-				}
-				for _, c := range cl[e.to] {
-					t.set[c] = struct{}{}
-				}
-				if e.info >= 0 {
-					t.infos[e.info] = struct{}{}
-				}
+				moves = append(moves, dmove{e.label, e.to, e.info})
 			}
 		}
-		// Labels in order: map iteration order would make the state
-		// numbering (and so the dumps) differ from run to run.
-		labels := make([]Label, 0, len(by))
-		for l := range by {
-			labels = append(labels, l)
-		}
-		sort.Slice(labels, func(i, j int) bool { return labels[i] < labels[j] })
-		for _, l := range labels {
-			t := by[l]
-			s := make([]int32, 0, len(t.set))
-			for x := range t.set {
-				s = append(s, x)
+		slices.SortFunc(moves, func(x, y dmove) int {
+			if x.label != y.label {
+				return cmp.Compare(x.label, y.label)
 			}
-			sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-			to := add(s)
-			st.Edges = append(st.Edges, Edge{Label: l, To: to, Infos: sortedInfos(t.infos)})
+			if x.to != y.to {
+				return cmp.Compare(x.to, y.to)
+			}
+			return cmp.Compare(x.info, y.info)
+		})
+		for j := 0; j < len(moves); {
+			l := moves[j].label
+			tgt, infos = tgt[:0], infos[:0]
+			for ; j < len(moves) && moves[j].label == l; j++ {
+				if cl == nil {
+					tgt = append(tgt, moves[j].to)
+				} else {
+					tgt = append(tgt, cl[moves[j].to]...)
+				}
+				if x := moves[j].info; x >= 0 {
+					infos = append(infos, x)
+				}
+			}
+			slices.Sort(tgt)
+			set := slices.Clone(slices.Compact(tgt))
+			var inf []int32
+			if len(infos) > 0 {
+				slices.Sort(infos)
+				inf = slices.Clone(slices.Compact(infos))
+			}
+			to := add(set)
+			st.Edges = append(st.Edges, Edge{Label: l, To: to, Infos: inf})
 		}
 		a.States = append(a.States, st)
 	}
 	return a, true
+}
+
+func appendSetKey(buf []byte, s []int32) []byte {
+	for _, x := range s {
+		buf = append(buf, byte(x), byte(x>>8), byte(x>>16), byte(x>>24))
+	}
+	return buf
 }
 
 func sortedInfos(m map[int32]struct{}) []int32 {
@@ -314,83 +470,121 @@ func (b *Builder) removeEpsilon(cl [][]int32, out [][]nfaEdge) *Automaton {
 // for an NFA it is the quotient by this (sound) equivalence. The start
 // state stays 0 and states are numbered in breadth-first order so that the
 // output is canonical.
-func minimise(a *Automaton) *Automaton {
+func minimise(a *Automaton, sc *scratch) *Automaton {
 	n := len(a.States)
-	class := make([]int32, n)
+	class := ints(sc.class, n)
 	// initial partition by flags
 	{
-		idx := map[Flags]int32{}
+		var idx [256]int32
+		for i := range idx {
+			idx[i] = -1
+		}
+		k := int32(0)
 		for i, s := range a.States {
-			c, ok := idx[s.Flags]
-			if !ok {
-				c = int32(len(idx))
-				idx[s.Flags] = c
+			if idx[s.Flags] < 0 {
+				idx[s.Flags] = k
+				k++
 			}
-			class[i] = c
+			class[i] = idx[s.Flags]
 		}
 	}
+	// Refine: a state's signature is its class and the sorted set of
+	// (label, class of target) pairs; states with equal signatures stay
+	// together. Signatures are interned through a hash of their integers.
 	numClasses := -1
+	next := ints(sc.next, n)
+	sig := sc.sig[:0]       // signature of the current state
+	sigs := sc.sigs[:0]     // interned signatures, back to back
+	sigOff := sc.sigOff[:0] // start of each interned signature in sigs
+	buckets := sc.buckets
+	pairs := sc.pairs[:0]
 	for {
-		idx := map[string]int32{}
-		next := make([]int32, n)
-		buf := []byte{}
+		clear(buckets)
+		sigs, sigOff = sigs[:0], sigOff[:0]
 		for i, s := range a.States {
-			buf = buf[:0]
-			buf = appendInt(buf, class[i])
-			pairs := make([][2]int32, 0, len(s.Edges))
+			pairs = pairs[:0]
 			for _, e := range s.Edges {
 				pairs = append(pairs, [2]int32{int32(e.Label), class[e.To]})
 			}
-			sort.Slice(pairs, func(x, y int) bool {
-				if pairs[x][0] != pairs[y][0] {
-					return pairs[x][0] < pairs[y][0]
-				}
-				return pairs[x][1] < pairs[y][1]
-			})
+			if !a.Deterministic {
+				// (a DFA's edges are sorted by label, one per label)
+				slices.SortFunc(pairs, func(x, y [2]int32) int {
+					if x[0] != y[0] {
+						return cmp.Compare(x[0], y[0])
+					}
+					return cmp.Compare(x[1], y[1])
+				})
+			}
+			sig = append(sig[:0], class[i])
 			for j, p := range pairs {
 				if j > 0 && p == pairs[j-1] {
 					continue
 				}
-				buf = appendInt(buf, p[0])
-				buf = appendInt(buf, p[1])
+				sig = append(sig, p[0], p[1])
 			}
-			k := string(buf)
-			c, ok := idx[k]
-			if !ok {
-				c = int32(len(idx))
-				idx[k] = c
+			h := uint64(14695981039346656037)
+			for _, x := range sig {
+				h = (h ^ uint64(uint32(x))) * 1099511628211
+			}
+			c := int32(-1)
+			for _, cand := range buckets[h] {
+				end := int32(len(sigs))
+				if int(cand)+1 < len(sigOff) {
+					end = sigOff[cand+1]
+				}
+				if slices.Equal(sigs[sigOff[cand]:end], sig) {
+					c = cand
+					break
+				}
+			}
+			if c < 0 {
+				c = int32(len(sigOff))
+				sigOff = append(sigOff, int32(len(sigs)))
+				sigs = append(sigs, sig...)
+				buckets[h] = append(buckets[h], c)
 			}
 			next[i] = c
 		}
-		class = next
-		if len(idx) == numClasses {
+		class, next = next, class
+		if len(sigOff) == numClasses {
 			break
 		}
-		numClasses = len(idx)
+		numClasses = len(sigOff)
 	}
 	// Build the quotient, numbering classes in BFS order from the start.
-	num := make([]int32, numClasses)
+	sc.class, sc.next, sc.sig, sc.sigs, sc.sigOff, sc.pairs = class, next, sig, sigs, sigOff, pairs
+	num := ints(sc.num, numClasses)
 	for i := range num {
 		num[i] = -1
 	}
-	rep := make([]int32, 0, numClasses) // representative original state per new state
+	rep := sc.rep[:0] // representative original state per new state
 	num[class[0]] = 0
 	rep = append(rep, 0)
-	members := make([][]int32, numClasses)
+	// members of each class, in state order (CSR)
+	mstart := ints(sc.mstart, numClasses+1)
 	for i := range a.States {
-		members[class[i]] = append(members[class[i]], int32(i))
+		mstart[class[i]+1]++
 	}
-	out := &Automaton{Deterministic: a.Deterministic}
+	for c := 1; c <= numClasses; c++ {
+		mstart[c] += mstart[c-1]
+	}
+	mflat := ints(sc.mflat, n)
+	mpos := append(sc.mpos[:0], mstart[:numClasses]...)
+	for i := range a.States {
+		mflat[mpos[class[i]]] = int32(i)
+		mpos[class[i]]++
+	}
+	moves := sc.moves[:0]
+	infos := sc.infos[:0]
+	defer func() {
+		sc.num, sc.rep, sc.mstart, sc.mflat, sc.mpos, sc.moves, sc.infos = num, rep, mstart, mflat, mpos, moves, infos
+	}()
+	out := &Automaton{Deterministic: a.Deterministic, States: make([]State, 0, numClasses)}
 	for i := 0; i < len(rep); i++ {
 		c := class[rep[i]]
-		type key struct {
-			l  Label
-			to int32
-		}
-		m := map[key]map[int32]struct{}{}
-		var keys []key
+		moves = moves[:0]
 		var f Flags
-		for _, q := range members[c] {
+		for _, q := range mflat[mstart[c]:mstart[c+1]] {
 			f |= a.States[q].Flags
 			for _, e := range a.States[q].Edges {
 				tc := class[e.To]
@@ -398,33 +592,41 @@ func minimise(a *Automaton) *Automaton {
 					num[tc] = int32(len(rep))
 					rep = append(rep, e.To)
 				}
-				k := key{e.Label, num[tc]}
-				if m[k] == nil {
-					m[k] = map[int32]struct{}{}
-					keys = append(keys, k)
+				if len(e.Infos) == 0 {
+					moves = append(moves, move{e.Label, num[tc], -1})
 				}
 				for _, x := range e.Infos {
-					m[k][x] = struct{}{}
+					moves = append(moves, move{e.Label, num[tc], x})
 				}
 			}
 		}
-		sort.Slice(keys, func(x, y int) bool {
-			if keys[x].l != keys[y].l {
-				return keys[x].l < keys[y].l
+		slices.SortFunc(moves, func(x, y move) int {
+			if x.l != y.l {
+				return cmp.Compare(x.l, y.l)
 			}
-			return keys[x].to < keys[y].to
+			if x.to != y.to {
+				return cmp.Compare(x.to, y.to)
+			}
+			return cmp.Compare(x.info, y.info)
 		})
 		st := State{Flags: f}
-		for _, k := range keys {
-			st.Edges = append(st.Edges, Edge{Label: k.l, To: k.to, Infos: sortedInfos(m[k])})
+		for j := 0; j < len(moves); {
+			l, to := moves[j].l, moves[j].to
+			infos = infos[:0]
+			for ; j < len(moves) && moves[j].l == l && moves[j].to == to; j++ {
+				if x := moves[j].info; x >= 0 && (len(infos) == 0 || infos[len(infos)-1] != x) {
+					infos = append(infos, x)
+				}
+			}
+			var inf []int32
+			if len(infos) > 0 {
+				inf = slices.Clone(infos)
+			}
+			st.Edges = append(st.Edges, Edge{Label: l, To: to, Infos: inf})
 		}
 		out.States = append(out.States, st)
 	}
 	return out
-}
-
-func appendInt(b []byte, x int32) []byte {
-	return append(b, byte(x), byte(x>>8), byte(x>>16), byte(x>>24))
 }
 
 // Accepts reports whether the automaton accepts the label sequence, ending
