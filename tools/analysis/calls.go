@@ -22,8 +22,9 @@ type declInfo struct {
 	noreturn bool
 	builtin  builtinKind
 	setjmp   bool
-	implicit bool // compiler-declared special member (no user code)
-	lambda   bool // call operator of a lambda (name is lambda@file:line:col)
+	implicit bool  // compiler-declared special member (no user code)
+	lambda   bool  // call operator of a lambda (name is lambda@file:line:col)
+	label    int32 // the call label (-1: not made yet)
 	virtual  bool
 	static   bool // internal linkage
 	class    string
@@ -80,7 +81,7 @@ func (w *walker) decl(c clang.Cursor) *declInfo {
 	if d, ok := w.decls[key]; ok {
 		return d
 	}
-	d := &declInfo{cur: c, kind: c.Kind()}
+	d := &declInfo{cur: c, kind: c.Kind(), label: -1}
 	w.decls[key] = d
 	d.spelling = c.Spelling()
 	// An implicit instantiation keeps its template's location; it is
@@ -91,7 +92,14 @@ func (w *walker) decl(c clang.Cursor) *declInfo {
 		usrCur = t
 	}
 	d.usr = usrCur.USR()
-	d.name = c.Mangling()
+	hasAttrs := c.HasAttrs()
+	if w.lang == "c" && !hasAttrs {
+		// A C function's symbol is its name unless an asm label (an
+		// attribute) renames it; mangling is costly in libclang.
+		d.name = d.spelling
+	} else {
+		d.name = c.Mangling()
+	}
 	if d.name == "" {
 		d.name = d.spelling
 	}
@@ -126,7 +134,7 @@ func (w *walker) decl(c clang.Cursor) *declInfo {
 	if strings.Contains(d.typ, "__attribute__((noreturn))") {
 		d.noreturn = true
 	}
-	if !d.noreturn && c.HasAttrs() {
+	if !d.noreturn && hasAttrs {
 		pp := c.PrettyPrinted(true)
 		if strings.Contains(pp, "_Noreturn") || strings.Contains(pp, "noreturn") {
 			d.noreturn = true
@@ -181,11 +189,15 @@ type callInfo struct {
 
 // classify decides what call expression i of tree t calls.
 func (w *walker) classify(t *tree, i int32, thisClass func() string) *callInfo {
-	ci := &callInfo{callee: -1, site: -1}
+	w.ciSlab = append(w.ciSlab, callInfo{callee: -1, site: -1})
+	ci := &w.ciSlab[len(w.ciSlab)-1]
 	c := t.cur(i)
 	ref := c.Referenced()
 	refKind := ref.Kind()
-	kids := t.kids(i, nil)
+	// children: kept in a per-tree arena (args points into it)
+	start := len(w.kidArena)
+	w.kidArena = t.kids(i, w.kidArena)
+	kids := w.kidArena[start:len(w.kidArena):len(w.kidArena)]
 	ci.site = w.site(c)
 	if refKind == clang.Constructor {
 		// CXXConstructExpr: no callee child, every child is an argument.
@@ -216,25 +228,36 @@ func (w *walker) classify(t *tree, i int32, thisClass func() string) *callInfo {
 		}
 	}
 	ci.callee = callee
-	for _, k := range kids {
-		if k != callee {
-			ci.args = append(ci.args, k)
+	if callee == kids[0] {
+		ci.args = kids[1:]
+	} else {
+		for _, k := range kids {
+			if k != callee {
+				ci.args = append(ci.args, k)
+			}
 		}
 	}
 	s := t.strip(callee)
 	sc := t.cur(s)
+	// The call's referenced declaration is found through the callee
+	// expression; when that is a plain name or member (possibly behind the
+	// implicit decay to a pointer) it is the name's. Otherwise (parens,
+	// dereferences) ask the name itself.
+	if !(s == callee || t.parent(s) == callee && t.kind(callee) == clang.UnexposedExpr) {
+		ref = sc.Referenced()
+	}
 	switch t.kind(s) {
 	case clang.DeclRefExpr:
-		r := sc.Referenced()
+		r := ref
 		switch {
 		case isFunctionLike(r.Kind()):
 			w.isCallee[s] = true
 			w.direct(ci, t, r, i)
 			return ci
 		case r.Kind() == clang.VarDecl || r.Kind() == clang.ParmDecl:
-			ci.labels = []int32{w.icallLabel(t, callee, slotOf(r), r.Spelling())}
+			ci.labels = []int32{w.icallLabel(t, callee, w.slotOf(r), r.Spelling())}
 			if r.Kind() == clang.ParmDecl {
-				w.escape(slotOf(r))
+				w.escape(w.slotOf(r))
 			}
 			return ci
 		case r.Kind() == clang.OverloadedDeclRef || r.IsNull():
@@ -251,7 +274,7 @@ func (w *walker) classify(t *tree, i int32, thisClass func() string) *callInfo {
 			return ci
 		}
 	case clang.MemberRefExpr:
-		r := sc.Referenced()
+		r := ref
 		switch {
 		case isFunctionLike(r.Kind()):
 			w.isCallee[s] = true
@@ -266,7 +289,7 @@ func (w *walker) classify(t *tree, i int32, thisClass func() string) *callInfo {
 			w.direct(ci, t, r, i)
 			return ci
 		case r.Kind() == clang.FieldDecl || r.Kind() == clang.VarDecl:
-			ci.labels = []int32{w.icallLabel(t, callee, slotOf(r), r.Spelling())}
+			ci.labels = []int32{w.icallLabel(t, callee, w.slotOf(r), r.Spelling())}
 			return ci
 		case r.IsNull() || r.Kind() == clang.OverloadedDeclRef:
 			name := ""
@@ -287,7 +310,7 @@ func (w *walker) classify(t *tree, i int32, thisClass func() string) *callInfo {
 			if k := t.kind(bs); k == clang.DeclRefExpr || k == clang.MemberRefExpr {
 				r := t.cur(bs).Referenced()
 				if r.Kind() == clang.VarDecl || r.Kind() == clang.FieldDecl || r.Kind() == clang.ParmDecl {
-					slot, name = slotOf(r), r.Spelling()
+					slot, name = w.slotOf(r), r.Spelling()
 					if r.Kind() == clang.ParmDecl {
 						w.escape(slot)
 					}
@@ -325,7 +348,10 @@ func (w *walker) direct(ci *callInfo, t *tree, r clang.Cursor, call int32) {
 }
 
 func (w *walker) callLabel(d *declInfo) int32 {
-	return w.label(model.Label{Kind: model.Call, Target: d.usr, Name: d.name, Type: d.typ, NoReturn: d.noreturn})
+	if d.label < 0 {
+		d.label = w.label(model.Label{Kind: model.Call, Target: d.usr, Name: d.name, Type: d.typ, NoReturn: d.noreturn})
+	}
+	return d.label
 }
 
 func (w *walker) dependentLabel(name string, t *tree, callee int32) int32 {
@@ -340,6 +366,10 @@ func (w *walker) dependentLabel(name string, t *tree, callee int32) int32 {
 func (w *walker) icallLabel(t *tree, callee int32, slot, name string) int32 {
 	typ := t.cur(callee).Type()
 	ty := w.fnType(typ)
+	return w.icallLabelTyped(t, callee, typ, ty, slot, name)
+}
+
+func (w *walker) icallLabelTyped(t *tree, callee int32, typ clang.Type, ty, slot, name string) int32 {
 	if ty == "" && t.kind(t.strip(callee)) == clang.BinaryOperator {
 		// (obj.*pmf)(...): the bound member function type; use the
 		// member pointer's function type.
@@ -357,6 +387,16 @@ func (w *walker) icallLabel(t *tree, callee int32, slot, name string) int32 {
 // pointers, references and member pointers), or "".
 func (w *walker) fnType(t clang.Type) string {
 	t = t.Canonical()
+	k := t.Key()
+	if s, ok := w.fnTypes[k]; ok {
+		return s
+	}
+	s := w.fnTypeUncached(t)
+	w.fnTypes[k] = s
+	return s
+}
+
+func (w *walker) fnTypeUncached(t clang.Type) string {
 	for i := 0; i < 3; i++ {
 		switch {
 		case t.IsFunction():
@@ -379,11 +419,18 @@ func isFnPtr(t clang.Type) bool {
 	return t.Pointee().Canonical().IsFunction()
 }
 
-func slotOf(r clang.Cursor) string {
-	if r.Kind() == clang.FieldDecl {
-		return "field:" + r.USR()
+// slotOf names the slot a variable, parameter or field is (cached).
+func (w *walker) slotOf(r clang.Cursor) string {
+	k := r.Key()
+	if s, ok := w.usrs[k]; ok {
+		return s
 	}
-	return "var:" + r.USR()
+	s := "var:" + r.USR()
+	if r.Kind() == clang.FieldDecl {
+		s = "field:" + r.USR()
+	}
+	w.usrs[k] = s
+	return s
 }
 
 // completeObject: obj.f() on a variable of class type (not a pointer or

@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"bytes"
 	"strings"
 
 	"github.com/kcfm-linux/kcfm/internal/automaton"
@@ -1232,8 +1233,9 @@ func (w *walker) isNot(c clang.Cursor) bool {
 	if l.File == 0 {
 		return false
 	}
-	b := w.tu.FileBytes(l.File, int(l.Offs), 2)
-	return len(b) > 0 && b[0] == '!' && (len(b) == 1 || b[1] != '=')
+	b := w.tu.Source(l.File)
+	o := int(l.Offs)
+	return o < len(b) && b[o] == '!' && (o+1 == len(b) || b[o+1] != '=')
 }
 
 type opKind uint8
@@ -1267,30 +1269,76 @@ func (w *walker) binop(c, lhs, rhs clang.Cursor) opKind {
 }
 
 func (w *walker) binopTokens(c, lhs, rhs clang.Cursor) opKind {
-	bs, be := c.Extent()
-	ls, le := lhs.Extent()
-	rs, re := rhs.Extent()
+	x := clang.Extents3(c, lhs, rhs)
+	bs, be, ls, le, rs, re := x[0], x[1], x[2], x[3], x[4], x[5]
 	if bs.File == 0 || bs.File != ls.File || bs.File != re.File || bs.Offs != ls.Offs || be.Offs != re.Offs || le.Offs >= rs.Offs {
 		return opUnknown
 	}
-	toks := w.tu.TokensBetween(lhs, true, rhs, false)
-	if len(toks) > 0 {
-		toks = toks[:len(toks)-1] // the right operand's first token
+	src := w.tu.Source(bs.File)
+	if int(rs.Offs) > len(src) {
+		return opUnknown
 	}
+	return opBetween(src[le.Offs:rs.Offs])
+}
+
+// opBetween finds the one operator in the source text between two
+// operands (which may hold parentheses, blanks, comments and line
+// continuations); opUnknown if there is anything else.
+func opBetween(b []byte) opKind {
 	kind := opUnknown
-	for _, t := range toks {
-		k := opFromText(t)
-		if k == opUnknown && t != "(" && t != ")" {
-			return opUnknown
-		}
-		if k != opUnknown {
-			if kind != opUnknown {
+	for i := 0; i < len(b); {
+		c := b[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v' || c == '(' || c == ')':
+			i++
+			continue
+		case c == '\\' && i+1 < len(b) && (b[i+1] == '\n' || b[i+1] == '\r'):
+			i += 2
+			continue
+		case c == '/' && i+1 < len(b) && b[i+1] == '*':
+			j := bytes.Index(b[i+2:], []byte("*/"))
+			if j < 0 {
 				return opUnknown
 			}
-			kind = k
+			i += j + 4
+			continue
+		case c == '/' && i+1 < len(b) && b[i+1] == '/':
+			j := bytes.IndexByte(b[i:], '\n')
+			if j < 0 {
+				return opUnknown
+			}
+			i += j + 1
+			continue
 		}
+		// one operator token: the longest run of operator characters, or
+		// an alternative-token identifier
+		j := i
+		if isIdentByte(c) {
+			for j < len(b) && isIdentByte(b[j]) {
+				j++
+			}
+		} else {
+			for j < len(b) && bytes.IndexByte([]byte("+-*/%<>=!&|^,.?:"), b[j]) >= 0 && !(b[j] == '/' && j+1 < len(b) && (b[j+1] == '*' || b[j+1] == '/')) {
+				j++
+				if b[j-1] == ',' {
+					break
+				}
+			}
+		}
+		if j == i || kind != opUnknown {
+			return opUnknown
+		}
+		kind = opFromText(string(b[i:j]))
+		if kind == opUnknown {
+			return opUnknown
+		}
+		i = j
 	}
 	return kind
+}
+
+func isIdentByte(c byte) bool {
+	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
 // opFromText classifies one operator token.

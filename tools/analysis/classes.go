@@ -41,7 +41,7 @@ func (w *walker) class(i int32) {
 			}
 			d := w.decl(m)
 			meth := model.Method{USR: d.usr, Name: m.DisplayName(), Linkage: linkageOf(d), Pure: fl&clang.MethodPure != 0}
-			for _, o := range m.Overridden(w.buf) {
+			for _, o := range m.Overridden(w.aux) {
 				if tp := o.SpecializedTemplate(); !tp.IsNull() {
 					o = tp
 				}
@@ -88,7 +88,7 @@ func (w *walker) lambda(i int32) *declInfo {
 	var d *declInfo
 	cls := c.Type().Declaration()
 	if !cls.IsNull() {
-		for _, k := range cls.Children(w.buf) {
+		for _, k := range cls.Children(w.aux) {
 			if (k.Kind() == clang.CXXMethod || k.Kind() == clang.FunctionTemplate) && k.Spelling() == "operator()" {
 				d = w.decl(k)
 				break
@@ -141,7 +141,7 @@ func (w *walker) dtorOf(ty clang.Type) *dtorInfo {
 		return nil
 	}
 	find := func(c clang.Cursor) clang.Cursor {
-		for _, k := range c.Children(w.buf) {
+		for _, k := range c.Children(w.aux) {
 			if k.Kind() == clang.Destructor {
 				return k
 			}
@@ -209,9 +209,9 @@ func (w *walker) rangeMembers(ty clang.Type) (begins, iters []int32) {
 // methods lists the member functions declared in a class (through the
 // template pattern for specialisations).
 func (w *walker) methods(decl clang.Cursor) []clang.Cursor {
-	kids := decl.Children(w.buf)
+	kids := decl.Children(w.aux)
 	if tp := decl.SpecializedTemplate(); !tp.IsNull() {
-		kids = append(kids, tp.Children(w.buf)...)
+		kids = append(kids, tp.Children(w.aux)...)
 	}
 	var out []clang.Cursor
 	for _, k := range kids {

@@ -55,16 +55,7 @@ func (w *walker) facts() {
 				w.hiddenInit(i)
 			}
 		case clang.FunctionDecl:
-			c := t.cur(i)
-			if c.HasAttrs() {
-				pp := c.PrettyPrinted(true)
-				if strings.Contains(pp, "__attribute__((constructor") {
-					w.ctors[c.USR()] = true
-				}
-				if strings.Contains(pp, "__attribute__((destructor") {
-					w.dtorsAt[c.USR()] = true
-				}
-			}
+			w.attrFacts(t.cur(i))
 		}
 	}
 }
@@ -94,6 +85,21 @@ func (w *walker) hiddenInit(i int32) {
 				return
 			}
 		}
+	}
+}
+
+// attrFacts: functions declared __attribute__((constructor)) or
+// ((destructor)) run before main / at exit.
+func (w *walker) attrFacts(c clang.Cursor) {
+	if !c.HasAttrs() {
+		return
+	}
+	pp := c.PrettyPrinted(true)
+	if strings.Contains(pp, "__attribute__((constructor") {
+		w.ctors[c.USR()] = true
+	}
+	if strings.Contains(pp, "__attribute__((destructor") {
+		w.dtorsAt[c.USR()] = true
 	}
 }
 
@@ -206,10 +212,10 @@ func (w *walker) callback(reg string, d *declInfo, at clang.Cursor) {
 	w.g.Callbacks = append(w.g.Callbacks, model.Callback{Registrar: reg, USR: d.usr, Linkage: linkageOf(d), Loc: w.loc(at)})
 }
 
-// slotExpr returns the slot an lvalue expression designates (a variable,
-// a parameter, a field, or an element of an array variable or field) and
-// the declaration behind it.
-func (w *walker) slotExpr(i int32) (string, clang.Cursor, bool) {
+// slotDecl returns the declaration of the slot an lvalue expression
+// designates (a variable, a parameter, a field, or an element of an array
+// variable or field).
+func (w *walker) slotDecl(i int32) (clang.Cursor, bool) {
 	t := &w.t
 	s := i
 	for t.kind(s) == clang.ParenExpr || t.kind(s) == clang.UnexposedExpr {
@@ -224,7 +230,7 @@ func (w *walker) slotExpr(i int32) (string, clang.Cursor, bool) {
 			s = t.first[s]
 		}
 		if s < 0 {
-			return "", clang.Cursor{}, false
+			return clang.Cursor{}, false
 		}
 	}
 	switch t.kind(s) {
@@ -232,10 +238,20 @@ func (w *walker) slotExpr(i int32) (string, clang.Cursor, bool) {
 		r := t.cur(s).Referenced()
 		switch r.Kind() {
 		case clang.VarDecl, clang.ParmDecl, clang.FieldDecl:
-			return slotOf(r), r, true
+			return r, true
 		}
 	}
-	return "", clang.Cursor{}, false
+	return clang.Cursor{}, false
+}
+
+// isSlotShape: the structural part of slotDecl (no cgo).
+func (w *walker) isSlotShape(i int32) bool {
+	t := &w.t
+	s := i
+	for (t.kind(s) == clang.ParenExpr || t.kind(s) == clang.UnexposedExpr || t.kind(s) == clang.ArraySubscriptExpr) && t.first[s] >= 0 {
+		s = t.first[s]
+	}
+	return t.kind(s) == clang.DeclRefExpr || t.kind(s) == clang.MemberRefExpr
 }
 
 // assignment records `slot = value` for function-pointer slots.
@@ -246,14 +262,14 @@ func (w *walker) assignment(i int32) {
 		return
 	}
 	r := t.next[l]
-	slot, decl, ok := w.slotExpr(l)
+	if !w.isSlotShape(l) || !isFnPtr(t.cur(i).Type()) || !isFnPtr(t.cur(l).Type()) {
+		return
+	}
+	decl, ok := w.slotDecl(l)
 	if !ok {
 		return
 	}
-	if !isFnPtr(t.cur(i).Type()) || !isFnPtr(t.cur(l).Type()) {
-		return
-	}
-	w.store(slot, decl, r, t.cur(i))
+	w.store(w.slotOf(decl), decl, r, t.cur(i))
 }
 
 // store records the value(s) stored into a slot.
@@ -304,17 +320,15 @@ func (w *walker) addressOf(i int32) {
 	if o < 0 || t.next[o] >= 0 {
 		return
 	}
-	slot, _, ok := w.slotExpr(o)
-	if !ok {
-		return
-	}
-	ot := t.cur(o).Type()
-	if !isFnPtr(ot) {
+	if !w.isSlotShape(o) {
 		return
 	}
 	rt := t.cur(i).Type().Canonical()
-	if rt.Kind() == clang.TypePointer && isFnPtr(rt.Pointee()) {
-		w.escape(slot)
+	if rt.Kind() != clang.TypePointer || !isFnPtr(rt.Pointee()) || !isFnPtr(t.cur(o).Type()) {
+		return
+	}
+	if decl, ok := w.slotDecl(o); ok {
+		w.escape(w.slotOf(decl))
 	}
 }
 
@@ -334,9 +348,9 @@ func (w *walker) varFacts(i int32) {
 			s = t.first[s]
 		}
 		if t.kind(s) == clang.InitListExpr {
-			w.initList("var:"+c.USR(), s)
+			w.initList(w.slotOf(c), s)
 		} else if isFnPtr(c.Type()) {
-			w.store("var:"+c.USR(), c, init, c)
+			w.store(w.slotOf(c), c, init, c)
 		}
 	}
 }
@@ -424,7 +438,7 @@ func (w *walker) initList(slot string, i int32) {
 			if !ok {
 				continue
 			}
-			w.initElem(slotOf(field), field, v)
+			w.initElem(w.slotOf(field), field, v)
 		}
 		return
 	}
@@ -465,7 +479,7 @@ func (w *walker) fields(rec clang.Cursor) []clang.Cursor {
 		return f
 	}
 	var out []clang.Cursor
-	for _, k := range rec.Children(w.buf) {
+	for _, k := range rec.Children(w.aux) {
 		if k.Kind() == clang.FieldDecl {
 			out = append(out, k)
 		}

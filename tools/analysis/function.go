@@ -36,7 +36,7 @@ func (w *walker) function(i int32) {
 		if w.lang == "c++" {
 			fn.Name = qualName(c)
 		} else {
-			fn.Name = c.Spelling()
+			fn.Name = d.spelling
 		}
 		switch t.kind(i) {
 		case clang.FunctionDecl:
@@ -57,7 +57,7 @@ func (w *walker) function(i int32) {
 			}
 		}
 		if fn.Kind != "template" {
-			fn.Linkage = c.Mangling()
+			fn.Linkage = d.name
 		}
 	}
 	if body < 0 || fn.USR == "" || w.seenFn[fn.USR] {

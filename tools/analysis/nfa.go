@@ -10,6 +10,9 @@ import (
 type nfa struct {
 	flags []automaton.Flags
 	edges []nedge // labelled edges; label < 0 means epsilon
+
+	// scratch of finish, reused between functions
+	off, adj, pos, keep, markv, order, stack, closure []int32
 }
 
 type nedge struct {
@@ -213,28 +216,32 @@ func (a *nfa) optional(r region) region {
 // epsilon-removal), which keeps the builder's closures small.
 func (a *nfa) finish(start int32) *automaton.Automaton {
 	n := int32(len(a.flags))
-	epsOut := make([][]int32, n)
-	lblOut := make([][]int, n)
-	for i, e := range a.edges {
-		if e.label < 0 {
-			epsOut[e.from] = append(epsOut[e.from], e.to)
-		} else {
-			lblOut[e.from] = append(lblOut[e.from], i)
-		}
+	// adjacency in CSR form (reused between functions)
+	a.off = grow32(a.off, int(n)+1)
+	clear(a.off)
+	for _, e := range a.edges {
+		a.off[e.from+1]++
 	}
-	// Keep states: start and targets of labelled edges (reachable ones).
-	keep := make([]int32, n)
+	for i := int32(0); i < n; i++ {
+		a.off[i+1] += a.off[i]
+	}
+	a.adj = grow32(a.adj, len(a.edges))
+	a.pos = append(a.pos[:0], a.off[:n]...)
+	for i, e := range a.edges {
+		a.adj[a.pos[e.from]] = int32(i)
+		a.pos[e.from]++
+	}
+	keep := grow32(a.keep, int(n))
+	mark := grow32(a.markv, int(n))
+	a.keep, a.markv = keep, mark
 	for i := range keep {
 		keep[i] = -1
+		mark[i] = -1
 	}
 	b := automaton.NewBuilder()
 	keep[start] = 0
-	order := []int32{start}
-	mark := make([]int32, n)
-	for i := range mark {
-		mark[i] = -1
-	}
-	var stack, closure []int32
+	order := append(a.order[:0], start)
+	stack, closure := a.stack[:0], a.closure[:0]
 	for k := 0; k < len(order); k++ {
 		q := order[k]
 		// epsilon closure of q
@@ -245,18 +252,21 @@ func (a *nfa) finish(start int32) *automaton.Automaton {
 			s := stack[len(stack)-1]
 			stack = stack[:len(stack)-1]
 			closure = append(closure, s)
-			for _, t := range epsOut[s] {
-				if mark[t] != int32(k) {
-					mark[t] = int32(k)
-					stack = append(stack, t)
+			for _, ei := range a.adj[a.off[s]:a.off[s+1]] {
+				if e := a.edges[ei]; e.label < 0 && mark[e.to] != int32(k) {
+					mark[e.to] = int32(k)
+					stack = append(stack, e.to)
 				}
 			}
 		}
 		var fl automaton.Flags
 		for _, s := range closure {
 			fl |= a.flags[s]
-			for _, ei := range lblOut[s] {
+			for _, ei := range a.adj[a.off[s]:a.off[s+1]] {
 				e := a.edges[ei]
+				if e.label < 0 {
+					continue
+				}
 				if keep[e.to] < 0 {
 					keep[e.to] = int32(b.State())
 					order = append(order, e.to)
@@ -268,5 +278,6 @@ func (a *nfa) finish(start int32) *automaton.Automaton {
 			b.Mark(int(keep[q]), fl)
 		}
 	}
+	a.order, a.stack, a.closure = order, stack, closure
 	return b.Finish()
 }

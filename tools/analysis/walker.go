@@ -14,7 +14,8 @@ type walker struct {
 	tu   *clang.TU
 	lang string
 	opts Options
-	buf  *clang.Buffer
+	buf  *clang.Buffer // holds the current tree (CollectView)
+	aux  *clang.Buffer // for other queries (children, overrides)
 	g    *model.TUGraph
 
 	labelIdx map[model.Label]int32
@@ -32,6 +33,8 @@ type walker struct {
 	ctors    map[string]bool
 	dtorsAt  map[string]bool
 	fieldsOf map[uintptr][]clang.Cursor
+	usrs     map[uintptr]string // USRs of variables, parameters and fields
+	fnTypes  map[clang.TypeKey]string
 	lambdas  map[int32]*declInfo // lambdas of the current tree, by node
 
 	// current top-level declaration
@@ -39,6 +42,8 @@ type walker struct {
 	t        tree
 	calls    []*callInfo
 	isCallee []bool
+	ciSlab   []callInfo // call infos of the current tree
+	kidArena []int32    // their children lists
 	f        fnWalker
 }
 
@@ -46,15 +51,16 @@ type walker struct {
 // "c++".
 func Analyze(tu *clang.TU, lang string, opts Options) (*model.TUGraph, error) {
 	w := &walker{
-		tu: tu, lang: lang, opts: opts, buf: clang.NewBuffer(),
+		tu: tu, lang: lang, opts: opts, buf: clang.NewBuffer(), aux: clang.NewBuffer(),
 		labelIdx: map[model.Label]int32{}, siteIdx: map[model.Loc]int32{}, fileIdx: map[uintptr]int32{},
 		decls: map[uintptr]*declInfo{}, dtors: map[uintptr]*dtorInfo{},
 		seenFn: map[string]bool{}, seenAddr: map[string]bool{}, seenCb: map[string]bool{},
 		seenSlot: map[model.SlotStore]bool{}, escaped: map[string]bool{}, seenCls: map[string]bool{},
 		seenWarn: map[string]bool{}, ctors: map[string]bool{}, dtorsAt: map[string]bool{},
-		fieldsOf: map[uintptr][]clang.Cursor{}, lambdas: map[int32]*declInfo{},
+		fieldsOf: map[uintptr][]clang.Cursor{}, lambdas: map[int32]*declInfo{}, usrs: map[uintptr]string{}, fnTypes: map[clang.TypeKey]string{},
 	}
 	defer w.buf.Free()
+	defer w.aux.Free()
 	w.g = &model.TUGraph{
 		Format: model.TUFormat, Version: model.TUVersion,
 		Source: tu.Spelling(), Language: lang, Target: tu.Triple(),
@@ -66,7 +72,10 @@ func Analyze(tu *clang.TU, lang string, opts Options) (*model.TUGraph, error) {
 		return nil, err
 	}
 	for _, c := range tops {
-		w.nodes, err = c.Collect(w.buf, w.nodes[:0])
+		if w.skipTop(c) {
+			continue
+		}
+		w.nodes, err = c.CollectView(w.buf)
 		if err != nil {
 			return nil, err
 		}
@@ -80,6 +89,25 @@ func Analyze(tu *clang.TU, lang string, opts Options) (*model.TUGraph, error) {
 		return nil, fmt.Errorf("internal error: the graph of %s does not validate: %v", w.g.Source, err)
 	}
 	return w.g, nil
+}
+
+// skipTop: in C, declarations that cannot hold code, function pointers or
+// calls are not walked (prototypes only matter for their attributes).
+func (w *walker) skipTop(c clang.Cursor) bool {
+	if w.lang != "c" {
+		return false
+	}
+	switch c.Kind() {
+	case clang.StructDecl, clang.UnionDecl, clang.EnumDecl, clang.TypedefDecl, clang.StaticAssert:
+		return true
+	case clang.FunctionDecl:
+		if c.IsDefinition() {
+			return false
+		}
+		w.attrFacts(c)
+		return true
+	}
+	return false
 }
 
 // file returns the index of a file in the graph's file table.
@@ -167,6 +195,19 @@ func (w *walker) topDecl() error {
 	for k := range w.lambdas {
 		delete(w.lambdas, k)
 	}
+	// The slab must not move while pointers into it are held: size it
+	// for every call of the tree up front.
+	ncalls := 0
+	for i := range t.n {
+		if t.n[i].Cursor.Kind() == clang.CallExpr {
+			ncalls++
+		}
+	}
+	if cap(w.ciSlab) < ncalls {
+		w.ciSlab = make([]callInfo, 0, ncalls)
+	}
+	w.ciSlab = w.ciSlab[:0]
+	w.kidArena = w.kidArena[:0]
 	w.facts()
 	w.globalFacts()
 	for i := int32(0); i < int32(n); i++ {

@@ -50,8 +50,13 @@ static enum CXChildVisitResult collect_visit(CXCursor c, CXCursor parent, CXClie
 	fc_buf *b = d;
 	// Pop until the top of the stack is the parent: the visitor walks in
 	// pre-order, so the parent is always on the stack.
-	while (b->sn > 1 && !clang_equalCursors(to_cx(b->nodes[b->stack[b->sn - 1]].cur), parent))
+	fc_cur pc = from_cx(parent);
+	while (b->sn > 1) {
+		fc_cur *top = &b->nodes[b->stack[b->sn - 1]].cur;
+		if (memcmp(top, &pc, sizeof pc) == 0 || clang_equalCursors(to_cx(*top), parent))
+			break;
 		b->sn--;
+	}
 	int32_t p = b->stack[b->sn - 1];
 	int32_t self = (int32_t)b->n;
 	if (!push_node(b, c, p) || !push_stack(b, self)) return CXChildVisit_Break;
@@ -215,6 +220,12 @@ void fc_extent(fc_cur c, fc_loc *start, fc_loc *end) {
 	CXSourceRange r = clang_getCursorExtent(to_cx(c));
 	*start = decode(clang_getRangeStart(r), 0);
 	*end = decode(clang_getRangeEnd(r), 0);
+}
+
+void fc_extents3(fc_cur a, fc_cur b, fc_cur c, fc_loc *out) {
+	fc_extent(a, &out[0], &out[1]);
+	fc_extent(b, &out[2], &out[3]);
+	fc_extent(c, &out[4], &out[5]);
 }
 
 int fc_loc_in_system_header(fc_cur c) { return clang_Location_isInSystemHeader(clang_getCursorLocation(to_cx(c))); }

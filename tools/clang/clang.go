@@ -78,6 +78,7 @@ var ErrParse = errors.New("libclang could not parse the translation unit")
 type TU struct {
 	p     C.CXTranslationUnit
 	files map[uintptr]string
+	src   map[uintptr][]byte
 }
 
 // Parse parses file with the compiler command line argv. argv[0] is the
@@ -124,11 +125,12 @@ func (ix *Index) Parse(file string, argv []string, opts ParseOptions) (*TU, erro
 	if tu == nil {
 		return nil, fmt.Errorf("%w: %s", ErrParse, file)
 	}
-	return &TU{p: tu, files: map[uintptr]string{}}, nil
+	return &TU{p: tu, files: map[uintptr]string{}, src: map[uintptr][]byte{}}, nil
 }
 
 // Dispose frees the translation unit.
 func (t *TU) Dispose() {
+	t.src = nil
 	if t.p != nil {
 		C.clang_disposeTranslationUnit(t.p)
 		t.p = nil
@@ -248,6 +250,25 @@ func (t *TU) FileBytes(f uintptr, off, n int) []byte {
 	return C.GoBytes(unsafe.Add(unsafe.Pointer(p), off), C.int(n))
 }
 
+// Source returns the contents of a file as libclang read it. The slice
+// aliases libclang's buffer: read-only, valid until the TU is disposed.
+func (t *TU) Source(f uintptr) []byte {
+	if f == 0 {
+		return nil
+	}
+	if b, ok := t.src[f]; ok {
+		return b
+	}
+	var size C.size_t
+	p := C.fc_file_contents(t.p, C.uintptr_t(f), &size)
+	var b []byte
+	if p != nil {
+		b = unsafe.Slice((*byte)(unsafe.Pointer(p)), int(size))
+	}
+	t.src[f] = b
+	return b
+}
+
 // TokensBetween returns the spellings of the tokens from a point of cursor
 // a (its start, or its end when aEnd) to a point of cursor b.
 func (t *TU) TokensBetween(a Cursor, aEnd bool, b Cursor, bEnd bool) []string {
@@ -317,6 +338,17 @@ func (b *Buffer) nodes(dst []Node, n C.long) ([]Node, error) {
 // parent index relative to the first appended node) to dst.
 func (c Cursor) Collect(b *Buffer, dst []Node) ([]Node, error) {
 	return b.nodes(dst, C.fc_collect(c.c, b.b))
+}
+
+// CollectView flattens the subtree of c like Collect but returns a view of
+// the buffer's C memory instead of a copy: it is valid until the next use
+// of the buffer, and must not be modified.
+func (c Cursor) CollectView(b *Buffer) ([]Node, error) {
+	n := C.fc_collect(c.c, b.b)
+	if n < 0 {
+		return nil, errors.New("clang: out of memory flattening cursors")
+	}
+	return unsafe.Slice((*Node)(unsafe.Pointer(b.b.nodes)), int(n)), nil
 }
 
 // Children returns the direct children of c.

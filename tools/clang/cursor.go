@@ -6,6 +6,14 @@ package clang
 */
 import "C"
 
+import "unsafe"
+
+// Node must have fc_node's layout (CollectView reinterprets C memory).
+var _ [unsafe.Sizeof(Node{}) - unsafe.Sizeof(C.fc_node{})]struct{}
+var _ [unsafe.Sizeof(C.fc_node{}) - unsafe.Sizeof(Node{})]struct{}
+var _ [unsafe.Offsetof(Node{}.Parent) - unsafe.Offsetof(C.fc_node{}.parent)]struct{}
+var _ [unsafe.Offsetof(C.fc_node{}.parent) - unsafe.Offsetof(Node{}.Parent)]struct{}
+
 // Cursor is a libclang cursor (a copy of its mirror struct; comparable with
 // == only through Equal).
 type Cursor struct {
@@ -277,6 +285,18 @@ func (c Cursor) Extent() (Loc, Loc) {
 	return mkloc(s), mkloc(e)
 }
 
+// Extents3 returns the extents of three cursors in one call: start and
+// end of a, b and c.
+func Extents3(a, b, c Cursor) [6]Loc {
+	var l [6]C.fc_loc
+	C.fc_extents3(a.c, b.c, c.c, &l[0])
+	var out [6]Loc
+	for i := range l {
+		out[i] = mkloc(l[i])
+	}
+	return out
+}
+
 // InSystemHeader reports whether the cursor's location is in a system header.
 func (c Cursor) InSystemHeader() bool { return C.fc_loc_in_system_header(c.c) != 0 }
 
@@ -285,6 +305,12 @@ func (c Cursor) Type() Type { return Type{C.fc_cursor_type(c.c)} }
 
 // ResultType of a function declaration.
 func (c Cursor) ResultType() Type { return Type{C.fc_result_type(c.c)} }
+
+// TypeKey identifies a type within a TU.
+type TypeKey struct {
+	p    uintptr
+	kind int
+}
 
 // Type is a libclang type (mirror struct).
 type Type struct {
@@ -338,7 +364,9 @@ func (t Type) IsReference() bool {
 	k := t.Kind()
 	return k == TypeLValueReference || k == TypeRValueReference
 }
-func (t Type) Key() (uintptr, uintptr) { return uintptr(t.t.data[0]), uintptr(t.t.data[1]) }
+
+// Key identifies a type within a TU (its qualified type pointer).
+func (t Type) Key() TypeKey { return TypeKey{uintptr(t.t.data[0]), int(t.t.kind)} }
 
 // VarInit is the initializer of a variable declaration (null if none).
 func (c Cursor) VarInit() Cursor { return Cursor{C.fc_var_init(c.c)} }

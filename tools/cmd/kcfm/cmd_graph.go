@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -143,20 +142,42 @@ func graphAction(c *cli.Context) error {
 	if ga.target != "" {
 		g.Target = ga.target
 	}
-	var buf bytes.Buffer
-	if ga.dump {
-		w := bufio.NewWriter(&buf)
-		g.Dump(w)
-		w.Flush()
-	} else if err := model.Encode(&buf, g); err != nil {
-		return err
+	return writeGraph(ga.out, ga.dump, g)
+}
+
+// writeGraph streams the graph (JSON or dump) to path, or to standard
+// output for "" and "-". Files are written to a temporary name and renamed,
+// so an interrupted build never leaves a truncated graph behind.
+func writeGraph(path string, dump bool, g *model.TUGraph) error {
+	emit := func(f *os.File) error {
+		w := bufio.NewWriterSize(f, 1<<16)
+		if dump {
+			g.Dump(w)
+		} else if err := model.Encode(w, g); err != nil {
+			return err
+		}
+		return w.Flush()
 	}
-	if ga.out == "" || ga.out == "-" {
-		_, err := os.Stdout.Write(buf.Bytes())
-		return err
+	if path == "" || path == "-" {
+		return emit(os.Stdout)
 	}
-	if ga.dump {
-		return os.WriteFile(ga.out, buf.Bytes(), 0o644)
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return &exitError{code: 1, msg: "graph: " + err.Error()}
 	}
-	return model.WriteFile(ga.out, g)
+	if err := emit(f); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return &exitError{code: 1, msg: fmt.Sprintf("graph: writing %s: %v", path, err)}
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return &exitError{code: 1, msg: fmt.Sprintf("graph: writing %s: %v", path, err)}
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return &exitError{code: 1, msg: "graph: " + err.Error()}
+	}
+	return nil
 }
