@@ -308,34 +308,27 @@ func bench(rounds int, jsonOut string, nSys, nNotif, nFunc int) error {
 	for i := range res {
 		res[i].Median = median(res[i].Samples)
 	}
-	m := map[string]float64{}
-	for _, r := range res {
-		m[r.Name] = r.Median
-	}
-	fmt.Printf("%-38s %12s %12s\n", "variant", "median ns/op", "min..max")
+	med, low := map[string]float64{}, map[string]float64{}
+	fmt.Printf("%-42s %12s %12s\n", "variant", "median ns/op", "min..max")
 	for _, r := range res {
 		s := append([]float64(nil), r.Samples...)
 		sort.Float64s(s)
-		fmt.Printf("%-38s %12.1f %6.1f..%.1f\n", r.Name, r.Median, s[0], s[len(s)-1])
+		med[r.Name], low[r.Name] = r.Median, s[0]
+		fmt.Printf("%-42s %12.1f %8.1f..%.1f\n", r.Name, r.Median, s[0], s[len(s)-1])
 	}
-	native, short := m["syscall native"], m["syscall native (short run)"]
-	plain := m["call not instrumented"]
-	summary := []struct {
-		what         string
-		ratio, extra float64
-		target       string
-	}{
-		{"allowed syscall, cached verdict", m["syscall allowed (filter, cached)"] / native, m["syscall allowed (filter, cached)"] - native, "<= +100 ns"},
-		{"allowed syscall, filter evaluated", m["syscall allowed (filter evaluated)"] / native, m["syscall allowed (filter evaluated)"] - native, "<= +100 ns"},
-		{"notified syscall (CONTINUE), poll mode", m["syscall notified, CONTINUE (poll)"] / short, m["syscall notified, CONTINUE (poll)"] - short, "<= 10 µs"},
-		{"notified syscall (CONTINUE), direct mode", m["syscall notified, CONTINUE (direct)"] / short, m["syscall notified, CONTINUE (direct)"] - short, "<= 10 µs"},
-		{"function call, instrumented, no monitor", m["call instrumented, no monitor"] / plain, m["call instrumented, no monitor"] - plain, ""},
-		{"function call, ring, self-drained (producer)", m["call instrumented, ring, self-drained"] / plain, m["call instrumented, ring, self-drained"] - plain, "<= 10 ns/call"},
-		{"function call, ring + live Go consumer", m["call instrumented, ring + consumer"] / plain, m["call instrumented, ring + consumer"] - plain, "<= 10 ns/call"},
+	type row struct{ what, v, base, target string }
+	rows := []row{
+		{"allowed syscall, cached verdict", "syscall allowed (filter, cached)", "syscall native", "<= +100 ns"},
+		{"allowed syscall, filter evaluated", "syscall allowed (filter evaluated)", "syscall native", "<= +100 ns"},
+		{"notified syscall (CONTINUE), poll mode", "syscall notified, CONTINUE (poll)", "syscall native (short run)", "<= 10 µs"},
+		{"notified syscall (CONTINUE), direct mode", "syscall notified, CONTINUE (direct)", "syscall native (short run)", "<= 10 µs"},
+		{"function call, instrumented, no monitor", "call instrumented, no monitor", "call not instrumented", ""},
+		{"function call, ring, self-drained (producer)", "call instrumented, ring, self-drained", "call not instrumented", "<= 10 ns/call"},
+		{"function call, ring + live Go consumer", "call instrumented, ring + consumer", "call not instrumented", "<= 10 ns/call"},
 	}
-	fmt.Printf("\n%-42s %10s %14s  %s\n", "mechanism", "ratio", "extra ns/op", "target")
-	for _, s := range summary {
-		fmt.Printf("%-42s %9.2fx %14.1f  %s\n", s.what, s.ratio, s.extra, s.target)
+	fmt.Printf("\n%-46s %8s %12s | %8s %12s  %s\n", "mechanism (vs native, same run)", "ratio", "extra ns/op", "min-ratio", "min extra", "target")
+	for _, r := range rows {
+		fmt.Printf("%-46s %7.2fx %12.1f | %7.2fx %12.1f  %s\n", r.what, med[r.v]/med[r.base], med[r.v]-med[r.base], low[r.v]/low[r.base], low[r.v]-low[r.base], r.target)
 	}
 	if jsonOut != "" {
 		if err := os.MkdirAll(filepath.Dir(jsonOut), 0o755); err != nil {
