@@ -137,20 +137,22 @@ static volatile uint32_t live_detached = DETACHED_MARK;
 static volatile uint32_t *g_live = &live_none;
 
 struct tls {
+	/* hot: one cache line */
 	uint64_t res; /* next position to reserve; signal-atomic increments */
 	long depth; /* hooks of this thread in progress (signal nesting) */
 	uintptr_t outer_sp; /* frame of the outermost hook in progress */
-	uint64_t pos[8]; /* per nesting level: reserved position + 1 while not yet written, else 0 */
 	uint64_t tail_cache;
 	struct record *recs;
 	struct slot_header *slot;
 	uint64_t mask;
 	uint64_t cap;
+	/* per nesting level: reserved position + 1 while not yet written, else 0 */
+	uint64_t pos[8];
 	int32_t pid, tid;
 	int32_t slot_index;
 	int fork_pending;
 	int32_t fork_ppid, fork_ptid;
-};
+} __attribute__((aligned(64)));
 
 static __thread struct tls T __attribute__((tls_model("initial-exec")));
 
