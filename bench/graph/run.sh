@@ -28,18 +28,37 @@ SQLITE_DIR=$(sed -n 's/.*"Dir": "\(.*\)",/\1/p' "$TMP/mod.json")
 SQLITE="$SQLITE_DIR/sqlite3-binding.c"
 [ -f "$SQLITE" ] || { echo "sqlite3-binding.c not found in $SQLITE_DIR" >&2; exit 1; }
 
-inputs=("$TMP/corpus.c" "$SQLITE")
-while IFS= read -r f; do inputs+=("$f"); done < <(find examples -name '*.c' -o -name '*.cpp' 2>/dev/null | sort)
-
 echo "| input | lines | clang-15 -fsyntax-only CPU s | kcfm graph CPU s | CPU ratio | clang peak RSS MiB | kcfm peak RSS MiB | RSS ratio |"
 echo "|---|---|---|---|---|---|---|---|"
-for f in "${inputs[@]}"; do
-  flags=()
-  case "$f" in *.cpp) flags=(-std=c++17) ;; esac
-  read -r ccpu crss < <("$TMP/measure" -n "$RUNS" -- clang-15 -fsyntax-only -w "${flags[@]}" "$f")
-  read -r kcpu krss < <("$TMP/measure" -n "$RUNS" -- "$TMP/kcfm" graph "$f" -o "$TMP/out.json" -- -w "${flags[@]}")
-  name=$(basename "$f")
-  [ "$f" = "$SQLITE" ] && name="sqlite3-binding.c (SQLite 3.54.1)"
-  awk -v n="$name" -v l="$(wc -l < "$f")" -v cc="$ccpu" -v kc="$kcpu" -v cr="$crss" -v kr="$krss" 'BEGIN {
+# row NAME LINES CLANG_CPU KCFM_CPU CLANG_RSS_KIB KCFM_RSS_KIB
+row() {
+  awk -v n="$1" -v l="$2" -v cc="$3" -v kc="$4" -v cr="$5" -v kr="$6" 'BEGIN {
     printf "| %s | %d | %.2f | %.2f | %.2f | %.0f | %.0f | %.2f |\n", n, l, cc, kc, kc/cc, cr/1024, kr/1024, kr/cr }'
+}
+# measure_pair FILE FLAGS... -> "clang_cpu clang_rss kcfm_cpu kcfm_rss"
+measure_pair() {
+  local f=$1; shift
+  read -r ccpu crss < <("$TMP/measure" -n "$RUNS" -- clang-15 -fsyntax-only -w "$@" "$f")
+  read -r kcpu krss < <("$TMP/measure" -n "$RUNS" -- "$TMP/kcfm" graph "$f" -o "$TMP/out.json" -- -w "$@")
+  echo "$ccpu $crss $kcpu $krss"
+}
+
+read -r cc cr kc kr < <(measure_pair "$TMP/corpus.c")
+row "generated corpus (gencorpus -lines 200000)" "$(wc -l < "$TMP/corpus.c")" "$cc" "$kc" "$cr" "$kr"
+read -r cc cr kc kr < <(measure_pair "$SQLITE")
+row "sqlite3-binding.c (SQLite 3.54.1 amalgamation)" "$(wc -l < "$SQLITE")" "$cc" "$kc" "$cr" "$kr"
+
+# The example sources: each with the include directories of its project;
+# CPU summed over the files, RSS the largest.
+tc=0; tk=0; mr=0; mk=0; nl=0; nf=0
+for f in $(find examples -name '*.c' -o -name '*.cpp' | sort); do
+  proj=$(echo "$f" | cut -d/ -f1-2)
+  incs=()
+  while IFS= read -r d; do incs+=("-I$d"); done < <(find "$proj" -name '*.h' -exec dirname {} \; | sort -u)
+  case "$f" in *.cpp) incs+=(-std=c++17) ;; esac
+  read -r cc cr kc kr < <(measure_pair "$f" "${incs[@]}")
+  tc=$(awk -v a="$tc" -v b="$cc" 'BEGIN{print a+b}'); tk=$(awk -v a="$tk" -v b="$kc" 'BEGIN{print a+b}')
+  [ "$cr" -gt "$mr" ] && mr=$cr; [ "$kr" -gt "$mk" ] && mk=$kr
+  nl=$((nl + $(wc -l < "$f"))); nf=$((nf + 1))
 done
+[ "$nf" -gt 0 ] && row "example sources ($nf files, CPU summed)" "$nl" "$tc" "$tk" "$mr" "$mk"

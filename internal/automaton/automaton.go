@@ -284,14 +284,16 @@ func (b *Builder) determiniseFast(out [][]nfaEdge, sc *scratch) *Automaton {
 	a := &Automaton{Deterministic: true, States: make([]State, 0, len(b.flags))}
 	es := sc.es[:0]
 	defer func() { sc.num, sc.order, sc.es = num, order, es }()
+	// edges and infos are carved from two arrays (the result only lives
+	// until minimise has read it)
+	edgeArena := make([]Edge, 0, len(b.edges))
+	infoArena := make([]int32, 0, len(b.edges))
 	for i := 0; i < len(order); i++ {
 		q := order[i]
 		es = append(es[:0], out[q]...)
 		slices.SortFunc(es, func(x, y nfaEdge) int { return cmp.Compare(x.label, y.label) })
 		st := State{Flags: b.flags[q]}
-		if len(es) > 0 {
-			st.Edges = make([]Edge, 0, len(es))
-		}
+		e0 := len(edgeArena)
 		for _, e := range es {
 			if num[e.to] < 0 {
 				num[e.to] = int32(len(order))
@@ -299,9 +301,13 @@ func (b *Builder) determiniseFast(out [][]nfaEdge, sc *scratch) *Automaton {
 			}
 			var inf []int32
 			if e.info >= 0 {
-				inf = []int32{e.info}
+				infoArena = append(infoArena, e.info)
+				inf = infoArena[len(infoArena)-1 : len(infoArena) : len(infoArena)]
 			}
-			st.Edges = append(st.Edges, Edge{Label: e.label, To: num[e.to], Infos: inf})
+			edgeArena = append(edgeArena, Edge{Label: e.label, To: num[e.to], Infos: inf})
+		}
+		if len(edgeArena) > e0 {
+			st.Edges = edgeArena[e0:len(edgeArena):len(edgeArena)]
 		}
 		a.States = append(a.States, st)
 	}
@@ -340,6 +346,7 @@ func (b *Builder) determinise(cl [][]int32, out [][]nfaEdge, sc *scratch) (*Auto
 	// (map iteration would make the numbering differ between runs).
 	moves := sc.dmoves[:0]
 	tgt, infos := sc.tgt[:0], sc.dinfos[:0]
+	var setArena []int32 // subsets and infos, carved from one array
 	defer func() { sc.dmoves, sc.tgt, sc.dinfos = moves, tgt, infos }()
 	for i := 0; i < len(sets); i++ {
 		if len(sets) > limit {
@@ -376,11 +383,15 @@ func (b *Builder) determinise(cl [][]int32, out [][]nfaEdge, sc *scratch) (*Auto
 				}
 			}
 			slices.Sort(tgt)
-			set := slices.Clone(slices.Compact(tgt))
+			tgt = slices.Compact(tgt)
+			setArena = append(setArena, tgt...)
+			set := setArena[len(setArena)-len(tgt) : len(setArena) : len(setArena)]
 			var inf []int32
 			if len(infos) > 0 {
 				slices.Sort(infos)
-				inf = slices.Clone(slices.Compact(infos))
+				infos = slices.Compact(infos)
+				setArena = append(setArena, infos...)
+				inf = setArena[len(setArena)-len(infos) : len(setArena) : len(setArena)]
 			}
 			to := add(set)
 			st.Edges = append(st.Edges, Edge{Label: l, To: to, Infos: inf})
@@ -580,6 +591,14 @@ func minimise(a *Automaton, sc *scratch) *Automaton {
 		sc.num, sc.rep, sc.mstart, sc.mflat, sc.mpos, sc.moves, sc.infos = num, rep, mstart, mflat, mpos, moves, infos
 	}()
 	out := &Automaton{Deterministic: a.Deterministic, States: make([]State, 0, numClasses)}
+	// the result's edges and infos share two arrays (a few allocations
+	// per automaton instead of one per edge)
+	nEdges := 0
+	for _, st := range a.States {
+		nEdges += len(st.Edges)
+	}
+	edgeArena := make([]Edge, 0, nEdges)
+	var infoArena []int32
 	for i := 0; i < len(rep); i++ {
 		c := class[rep[i]]
 		moves = moves[:0]
@@ -610,6 +629,7 @@ func minimise(a *Automaton, sc *scratch) *Automaton {
 			return cmp.Compare(x.info, y.info)
 		})
 		st := State{Flags: f}
+		e0 := len(edgeArena)
 		for j := 0; j < len(moves); {
 			l, to := moves[j].l, moves[j].to
 			infos = infos[:0]
@@ -620,9 +640,13 @@ func minimise(a *Automaton, sc *scratch) *Automaton {
 			}
 			var inf []int32
 			if len(infos) > 0 {
-				inf = slices.Clone(infos)
+				infoArena = append(infoArena, infos...)
+				inf = infoArena[len(infoArena)-len(infos) : len(infoArena) : len(infoArena)]
 			}
-			st.Edges = append(st.Edges, Edge{Label: l, To: to, Infos: inf})
+			edgeArena = append(edgeArena, Edge{Label: l, To: to, Infos: inf})
+		}
+		if len(edgeArena) > e0 {
+			st.Edges = edgeArena[e0:len(edgeArena):len(edgeArena)]
 		}
 		out.States = append(out.States, st)
 	}

@@ -88,8 +88,10 @@ func (w *walker) decl(c clang.Cursor) *declInfo {
 	// graphed as the template. An explicit specialisation is a function
 	// of its own.
 	usrCur := c
-	if t := c.SpecializedTemplate(); !t.IsNull() && t.Location() == c.Location() {
-		usrCur = t
+	if w.lang != "c" {
+		if t := c.SpecializedTemplate(); !t.IsNull() && t.Location() == c.Location() {
+			usrCur = t
+		}
 	}
 	d.usr = usrCur.USR()
 	hasAttrs := c.HasAttrs()
@@ -115,8 +117,7 @@ func (w *walker) decl(c clang.Cursor) *declInfo {
 	}
 	ft := c.Type()
 	d.typ = ft.Canonical().Spelling()
-	loc := c.Location()
-	d.system = loc.File == 0 || c.InSystemHeader()
+	d.system = c.InSystemHeader()
 	// Builtins are declared implicitly (at their first use): recognise
 	// them by their reserved names.
 	{

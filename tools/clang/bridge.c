@@ -53,7 +53,10 @@ static enum CXChildVisitResult collect_visit(CXCursor c, CXCursor parent, CXClie
 	fc_cur pc = from_cx(parent);
 	while (b->sn > 1) {
 		fc_cur *top = &b->nodes[b->stack[b->sn - 1]].cur;
-		if (memcmp(top, &pc, sizeof pc) == 0 || clang_equalCursors(to_cx(*top), parent))
+		// Cursors of different kinds are never equal; equal bits are
+		// equal cursors; otherwise ask libclang (it normalises flags).
+		if (top->kind == pc.kind &&
+		    (memcmp(top, &pc, sizeof pc) == 0 || clang_equalCursors(to_cx(*top), parent)))
 			break;
 		b->sn--;
 	}
