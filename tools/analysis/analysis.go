@@ -28,6 +28,8 @@ type Options struct {
 	// Headers also graphs functions defined in non-system headers
 	// (project headers); by default only the main file's functions are.
 	Headers bool
+	// Deps, when set, receives every file the TU read (for depfiles).
+	Deps *[]string
 }
 
 // Input is one translation unit to parse: the source file and the
@@ -150,6 +152,9 @@ func Run(in Input, opts Options) (*model.TUGraph, []clang.Diagnostic, error) {
 	}
 	if len(errs) > 0 {
 		return nil, diags, &CompileError{File: in.File, Diagnostics: diags}
+	}
+	if opts.Deps != nil {
+		*opts.Deps = tu.Inclusions()
 	}
 	g, err := Analyze(tu, lang, opts)
 	if err != nil {

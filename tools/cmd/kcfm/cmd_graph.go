@@ -34,6 +34,7 @@ diagnostics are printed; unsupported language), 2 on usage errors.`,
 			&cli.StringFlag{Name: "o", Usage: "output file (default: standard output)"},
 			&cli.BoolFlag{Name: "dump", Usage: "write the human-readable dump instead of JSON"},
 			&cli.StringFlag{Name: "target", Usage: "target triple, passed to clang as --target=TRIPLE"},
+			&cli.StringFlag{Name: "depfile", Usage: "also write a Makefile-style depfile (OUTPUT: every file the TU read) for incremental builds; needs -o"},
 			&cli.BoolFlag{Name: "headers", Usage: "also graph functions defined in project (non-system) headers"},
 		},
 		Action: graphAction,
@@ -126,7 +127,16 @@ func graphAction(c *cli.Context) error {
 	if ga.target != "" {
 		in.Argv = append(in.Argv, "--target="+ga.target)
 	}
-	g, _, err := analysis.Run(in, analysis.Options{Headers: ga.headers})
+	var deps []string
+	opts := analysis.Options{Headers: ga.headers}
+	depfile := c.String("depfile")
+	if depfile != "" {
+		if ga.out == "" || ga.out == "-" {
+			return &exitError{code: 2, msg: "graph: --depfile needs -o OUTPUT"}
+		}
+		opts.Deps = &deps
+	}
+	g, _, err := analysis.Run(in, opts)
 	if err != nil {
 		var ce *analysis.CompileError
 		if errors.As(err, &ce) {
@@ -142,7 +152,36 @@ func graphAction(c *cli.Context) error {
 	if ga.target != "" {
 		g.Target = ga.target
 	}
-	return writeGraph(ga.out, ga.dump, g)
+	if err := writeGraph(ga.out, ga.dump, g); err != nil {
+		return err
+	}
+	if depfile != "" {
+		if err := writeDepfile(depfile, ga.out, deps); err != nil {
+			return &exitError{code: 1, msg: "graph: " + err.Error()}
+		}
+	}
+	return nil
+}
+
+// writeDepfile writes "OUTPUT: DEP..." in the Makefile syntax that Ninja
+// and CMake's DEPFILE read (spaces, '#' and '$' escaped).
+func writeDepfile(path, out string, deps []string) error {
+	esc := func(s string) string {
+		s = strings.ReplaceAll(s, " ", `\ `)
+		s = strings.ReplaceAll(s, "#", `\#`)
+		return strings.ReplaceAll(s, "$", "$$")
+	}
+	var b strings.Builder
+	b.WriteString(esc(out) + ":")
+	for _, d := range deps {
+		b.WriteString(" \\\n  " + esc(d))
+	}
+	b.WriteString("\n")
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // writeGraph streams the graph (JSON or dump) to path, or to standard
