@@ -568,10 +568,22 @@ entities:
 	cmd := exec.Command(self(t), roleMonitor, "--config", p)
 	cmd.Env = append(os.Environ(), EnvEntityName+"=srv")
 	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
+	startChild(t, cmd)
+	return cmd
+}
+
+// startChild starts a child of this process through the process's
+// execmgr.Local (whose orphan reaper would otherwise reap it).
+func startChild(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	mgr, err := execmgr.NewLocal()
+	if err != nil {
 		t.Fatal(err)
 	}
-	return cmd
+	if err := mgr.StartAux(cmd, 0); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mgr.AuxDone(cmd.Process.Pid) })
 }
 
 // programOf finds the monitored program among the children of fm.
@@ -779,9 +791,7 @@ func TestTerminalForeground(t *testing.T) {
 	cmd := exec.Command(self(t), roleMonitor, "--config", p)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = pts, pts, pts
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	startChild(t, cmd)
 	go func() { // drain the terminal's output
 		b := make([]byte, 4096)
 		for {
@@ -815,21 +825,12 @@ func TestListenMode(t *testing.T) {
 	fc := exec.Command(self(t), roleChecker, "--listen", sockFC)
 	fc.Env = append(os.Environ(), EnvGraphFilename+"="+sig)
 	fc.Stderr = os.Stderr
-	// This process is a subreaper with an orphan reaper (execmgr.Local):
-	// its other children must be started through it.
-	mgr, err := execmgr.NewLocal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := mgr.StartAux(fc, 0); err != nil {
-		t.Fatal(err)
-	}
+	startChild(t, fc)
 	stopFC := func() {
 		fc.Process.Signal(syscall.SIGTERM)
 		if err := fc.Wait(); err != nil {
 			t.Errorf("FlowChecker: %v", err)
 		}
-		mgr.AuxDone(fc.Process.Pid)
 	}
 	for i := 0; i < 500; i++ {
 		if _, err := os.Stat(sockFC); err == nil {

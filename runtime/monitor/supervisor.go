@@ -270,14 +270,12 @@ func (w *watch) run(ctx context.Context) outcome {
 		inst.Arena.Close() // the checker has its own mapping
 		inst.Arena = nil
 	}
-	accepted := false
 	for {
 		select {
 		case m := <-s.Checker.Msgs:
 			switch b := m.Body.(type) {
 			case *ipc.Ack:
 				if m.Type == ipc.TInstanceOK && b.ID == inst.ID {
-					accepted = true
 					if s.OnRunning != nil {
 						s.OnRunning(inst)
 					}
@@ -311,7 +309,6 @@ func (w *watch) run(ctx context.Context) outcome {
 			if w.anomaly {
 				return outcome{kind: endAnomaly}
 			}
-			_ = accepted
 			return outcome{kind: endExit, status: w.status}
 		case <-s.Checker.Lost():
 			w.stop(0) // fail closed
