@@ -61,8 +61,22 @@ for _ in $(seq 1 100); do [ -s "$INCIDENTS" ] && break; sleep 0.05; done
 
 say "6. the incident (FlowChecker refused the syscall before it ran)"
 if [ -s "$INCIDENTS" ]; then
-  if command -v python3 >/dev/null; then python3 -m json.tool --no-ensure-ascii < <(grep '"anomaly"' "$INCIDENTS" | head -1) | head -40
-  else grep '"anomaly"' "$INCIDENTS" | head -1; fi
+  inc=$(grep '"anomaly"' "$INCIDENTS" | head -n 1)
+  if command -v python3 >/dev/null; then
+    python3 -c '
+import json, sys
+a = json.loads(sys.argv[1])
+print("event:    ", a.get("event"), "(held syscall %s, verdict %s, action %s)" % (a.get("syscall"), a.get("verdict"), a.get("action")))
+exp = a.get("expected") or []
+calls = [e for e in exp if not e.startswith("syscall")]
+print("expected: ", ", ".join(calls), "+ %d syscalls" % (len(exp) - len(calls)))
+print("stack:")
+for f in a.get("stack") or []:
+    print("   ", f.get("function"), ("%s:%s" % (f.get("file"), f.get("line"))) if f.get("file") else "")
+' "$inc"
+  else
+    echo "$inc"
+  fi
 else
   echo "NO INCIDENT RECORDED"; exit 1
 fi
@@ -76,7 +90,7 @@ echo "$status2"
 pid1=$(sed -n 's/.*"pid":\([0-9]*\).*/\1/p' <<<"$status1")
 pid2=$(sed -n 's/.*"pid":\([0-9]*\).*/\1/p' <<<"$status2")
 [ -n "$pid2" ] && [ "$pid1" != "$pid2" ] && echo "new server process: pid $pid1 -> $pid2"
-grep '"restart"' "$INCIDENTS" | head -1 || true
+grep '"type":"restart"' "$INCIDENTS" | head -n 1 || true
 
 say "8. SIGTERM: clean stop"
 kill -TERM "$MON_PID"; rc=0; wait "$MON_PID" || rc=$?; MON_PID=""
