@@ -86,6 +86,8 @@ func CheckerMain(args []string, loader Loader) int {
 		return fail(ExitError, "listen on %s: %v", *listen, err)
 	}
 	os.Chmod(*listen, 0o600)
+	// The ready line (einit waits for it before starting FlowMonitor).
+	fmt.Fprintf(os.Stderr, "FlowChecker: listening on %s (signature %s)\n", *listen, sig)
 	var (
 		mu    sync.Mutex
 		conns = map[*ipc.Conn]bool{}

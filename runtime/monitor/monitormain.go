@@ -6,13 +6,17 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/kcfm-linux/kcfm/runtime/execmgr"
 )
 
 // MonitorMain is the main of FlowMonitor:
 //
-//	FlowMonitor [--config FILE] [--entity NAME] [--incidents FILE]
+//	FlowMonitor [--config FILE] [--entity NAME] [--incidents FILE] [--execmgr-channel ID]
 //	FlowMonitor [options] -- PROGRAM [ARGS...]   (an entity made from the options)
 //
+// With --execmgr-channel the program is started by the ExecutionManager
+// entity on that einit channel (execmgr.Remote), not forked by FlowMonitor.
 // The entity comes from the config file (--config, else $FM_CONFIG, else
 // DefaultConfigPath) selected by --entity or $FM_ENTITY_NAME; with a
 // PROGRAM after "--" no config file is read. It returns the exit status.
@@ -30,6 +34,7 @@ func MonitorMain(args []string) int {
 	restartOnCrash := fs.Bool("restart-on-crash", false, "ad-hoc: restart when the program crashes")
 	backoffInitial := fs.Duration("backoff-initial", DefaultBackoffInitial, "ad-hoc: first restart delay")
 	backoffMax := fs.Duration("backoff-max", DefaultBackoffMax, "ad-hoc: longest restart delay")
+	execmgrChannel := fs.String("execmgr-channel", "", "start the program through the ExecutionManager entity on this einit channel (KCFM_CHANNEL_<id>) instead of forking it")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: FlowMonitor [--config FILE] [--entity NAME] [--incidents FILE]\n"+
 			"       FlowMonitor [options] -- PROGRAM [ARGS...]\n")
@@ -89,7 +94,19 @@ func MonitorMain(args []string) int {
 	if *checker != "" {
 		e.Checker = CheckerConfig{Path: *checker}
 	}
+	opt := RunOptions{Incidents: *incidents}
+	if *execmgrChannel != "" {
+		c, err := execmgr.OpenChannel(*execmgrChannel)
+		if err != nil {
+			return fail(ExitError, "%v", err)
+		}
+		r, err := execmgr.NewRemote(c)
+		if err != nil {
+			return fail(ExitError, "%v", err)
+		}
+		opt.Manager = r
+	}
 	ctx, cancel := SignalContext(context.Background())
 	defer cancel()
-	return RunEntity(ctx, e, RunOptions{Incidents: *incidents})
+	return RunEntity(ctx, e, opt)
 }

@@ -26,6 +26,10 @@ type RunOptions struct {
 	Logf func(format string, a ...any)
 	// OnRunning is called for every instance FlowChecker accepted.
 	OnRunning func(inst *execmgr.Instance)
+	// Manager starts the program instead of this process (e.g. an
+	// execmgr.Remote talking to an ExecutionManager entity); nil: the
+	// in-process execmgr.Local. RunEntity closes it.
+	Manager execmgr.Manager
 }
 
 // RunEntity is FlowMonitor: it starts (or connects to) FlowChecker, then
@@ -61,10 +65,16 @@ func RunEntity(ctx context.Context, e *Entity, opt RunOptions) int {
 		logf("%v", err)
 		return ExitUsage
 	}
-	mgr, err := execmgr.NewLocal()
-	if err != nil {
-		logf("%v", err)
-		return ExitError
+	var (
+		mgr   execmgr.Manager = opt.Manager
+		local *execmgr.Local
+	)
+	if mgr == nil {
+		if local, err = execmgr.NewLocal(); err != nil {
+			logf("%v", err)
+			return ExitError
+		}
+		mgr = local
 	}
 	defer mgr.Close()
 	var link *CheckerLink
@@ -82,8 +92,11 @@ func RunEntity(ctx context.Context, e *Entity, opt RunOptions) int {
 		if path == "" {
 			path, err = FindChecker("")
 		}
+		if err == nil && local == nil {
+			local, err = execmgr.NewLocal() // FlowChecker is this process's child in any case
+		}
 		if err == nil {
-			link, err = StartChecker(mgr, path, args, e.Signature, os.Stderr)
+			link, err = StartChecker(local, path, args, e.Signature, os.Stderr)
 		}
 	}
 	if err != nil {
