@@ -26,6 +26,7 @@ type fnWalker struct {
 	temps     []cleanup // destructors of temporaries, run at the end of the full expression
 	thisClass func() string
 	inits     []int32 // constructor initialisers
+	kidBuf    []int32 // arena of child lists
 	fnTry     int32   // the function-try-block of a constructor/destructor, or -1
 }
 
@@ -70,6 +71,7 @@ func (f *fnWalker) build(root, body int32) *automaton.Automaton {
 		delete(f.labels, k)
 	}
 	f.addrLbl = f.addrLbl[:0]
+	f.kidBuf = f.kidBuf[:0]
 	f.thisClass = f.w.thisClassAt(body)
 
 	start := a.state()
@@ -134,6 +136,14 @@ func (f *fnWalker) prescan(root, body int32) {
 			f.addrLbl = append(f.addrLbl, s)
 		}
 	}
+}
+
+// kids returns the children of i in a slice the caller may keep (carved
+// from a per-function arena).
+func (f *fnWalker) kids(i int32) []int32 {
+	start := len(f.kidBuf)
+	f.kidBuf = f.t.kids(i, f.kidBuf)
+	return f.kidBuf[start:len(f.kidBuf):len(f.kidBuf)]
 }
 
 // dead returns a fresh state nothing leads to (code after a jump).
@@ -453,9 +463,8 @@ func (f *fnWalker) arrayCtor(v, init int32) bool {
 
 // ifStmt: [init] [condition variable] condition, then, [else].
 func (f *fnWalker) ifStmt(i, in int32) int32 {
-	t := f.t
 	a := &f.a
-	kids := t.kids(i, nil)
+	kids := f.kids(i)
 	f.pushScope()
 	var alts [][]int32 // interpretations: header..., then, else(-1)
 	if !f.cxx {
@@ -580,9 +589,8 @@ func (f *fnWalker) constCond(i int32) int {
 }
 
 func (f *fnWalker) whileStmt(i, in int32) int32 {
-	t := f.t
 	a := &f.a
-	kids := t.kids(i, nil)
+	kids := f.kids(i)
 	if len(kids) < 2 {
 		return in
 	}
@@ -610,9 +618,8 @@ func (f *fnWalker) whileStmt(i, in int32) int32 {
 }
 
 func (f *fnWalker) doStmt(i, in int32) int32 {
-	t := f.t
 	a := &f.a
-	kids := t.kids(i, nil)
+	kids := f.kids(i)
 	if len(kids) != 2 {
 		return in
 	}
@@ -641,9 +648,8 @@ func (f *fnWalker) doStmt(i, in int32) int32 {
 // the parts are told apart by the semicolons of the header; inside a macro
 // expansion (no usable positions) every consistent reading is built.
 func (f *fnWalker) forStmt(i, in int32) int32 {
-	t := f.t
 	a := &f.a
-	kids := t.kids(i, nil)
+	kids := f.kids(i)
 	if len(kids) == 0 {
 		return in
 	}
@@ -769,7 +775,7 @@ func (f *fnWalker) forShape(i int32, mid []int32) ([3][]int32, bool) {
 func (f *fnWalker) rangeFor(i, in int32) int32 {
 	t := f.t
 	a := &f.a
-	kids := t.kids(i, nil)
+	kids := f.kids(i)
 	if len(kids) < 3 {
 		return in
 	}
@@ -832,9 +838,8 @@ func (f *fnWalker) optionalCalls(s int32, labels []int32, site int32) int32 {
 // switchStmt: cases are entered from the dispatch state after the
 // condition; without a default the switch may be skipped.
 func (f *fnWalker) switchStmt(i, in int32) int32 {
-	t := f.t
 	a := &f.a
-	kids := t.kids(i, nil)
+	kids := f.kids(i)
 	if len(kids) < 2 {
 		return in
 	}
@@ -864,7 +869,7 @@ func (f *fnWalker) switchStmt(i, in int32) int32 {
 func (f *fnWalker) tryStmt(i, in int32) int32 {
 	t := f.t
 	a := &f.a
-	kids := t.kids(i, nil)
+	kids := f.kids(i)
 	if len(kids) == 0 {
 		return in
 	}
@@ -932,7 +937,7 @@ func (f *fnWalker) expr(i, in int32) int32 {
 	case clang.BinaryOperator:
 		return f.binary(i, in)
 	case clang.ConditionalOperator:
-		kids := t.kids(i, nil)
+		kids := f.kids(i)
 		if len(kids) != 3 {
 			return f.operands(i, in)
 		}
@@ -976,7 +981,7 @@ func (f *fnWalker) expr(i, in int32) int32 {
 		// GNU x ?: y (BinaryConditionalOperator): libclang shows the
 		// common operand three times (as itself and through two opaque
 		// values), then the false branch.
-		kids := t.kids(i, nil)
+		kids := f.kids(i)
 		if len(kids) == 4 && t.cur(kids[0]).Key() == t.cur(kids[1]).Key() && t.cur(kids[0]).Key() == t.cur(kids[2]).Key() {
 			ct, cf := f.cond(kids[0], in)
 			y := f.expr(kids[3], cf)

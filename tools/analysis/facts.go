@@ -15,7 +15,11 @@ func (w *walker) facts() {
 	for i := int32(0); i < n; i++ {
 		switch t.kind(i) {
 		case clang.CallExpr:
-			ci := w.classify(t, i, w.thisClassAt(i))
+			var this func() string
+			if w.lang == "c++" {
+				this = w.thisClassAt(i)
+			}
+			ci := w.classify(t, i, this)
 			w.calls[i] = ci
 			w.registrarCall(t, i, ci)
 		case clang.DeclRefExpr:

@@ -10,7 +10,8 @@ type tree struct {
 	end   []int32 // end of the subtree (exclusive)
 	// hot: the subtree contains something the control-flow walk must see
 	// (a call, a throw, a statement expression, a delete).
-	hot []bool
+	hot  []bool
+	last []int32 // scratch of build
 }
 
 func grow32(s []int32, n int) []int32 {
@@ -26,7 +27,8 @@ func (t *tree) build(nodes []clang.Node) {
 	t.first = grow32(t.first, n)
 	t.next = grow32(t.next, n)
 	t.end = grow32(t.end, n)
-	last := make([]int32, n)
+	t.last = grow32(t.last, n)
+	last := t.last
 	if cap(t.hot) < n {
 		t.hot = make([]bool, n)
 	} else {
