@@ -138,7 +138,10 @@ func Run(in Input, opts Options) (*model.TUGraph, []clang.Diagnostic, error) {
 	in.File = abs
 	ix := clang.NewIndex()
 	defer ix.Dispose()
-	tu, err := ix.Parse(in.File, in.Argv, 0)
+	// Warnings are never shown: -w saves clang's analysis-based warnings
+	// (it builds a CFG per function for some of them). Errors stay.
+	argv := append(append([]string{}, in.Argv...), "-w")
+	tu, err := ix.Parse(in.File, argv, 0)
 	if err != nil {
 		return nil, nil, err
 	}
