@@ -64,7 +64,8 @@ type thread struct {
 // Model is a loaded signature prepared for checking.
 type Model struct {
 	Sig      *model.Signature
-	observed [model.MaxSyscallNr + 1]bool
+	observed [model.MaxSyscallNr + 1]bool // the event source may report it
+	silent   [model.MaxSyscallNr + 1]bool // it may happen without a report
 	table    *sysnum.Table
 	closures [][][]int32 // per function, per state, lazily
 	startup  [model.MaxSyscallNr + 1]bool
@@ -84,15 +85,41 @@ var RuntimeSyscalls = []string{"gettid", "getpid", "sched_yield", "nanosleep", "
 // escapeFlags mark functions that library code may call back.
 const escapeFlags = model.FnAddressTaken | model.FnSyncCallback | model.FnThreadStart | model.FnSignalHandler | model.FnExitHandler | model.FnCtor
 
+// Observation says how the event source reports one syscall.
+type Observation uint8
+
+const (
+	// Silent: never reported (allowed in the kernel).
+	Silent Observation = iota
+	// Reported: always reported.
+	Reported
+	// Sometimes: reported for some arguments only (e.g. openat with write
+	// flags): its edges are both silent moves and observable events.
+	Sometimes
+)
+
 // New prepares a signature. observed tells which syscalls the event source
 // reports (nil: all of them, the "full" mode).
 func New(sig *model.Signature, observed func(nr int) bool) *Model {
+	return NewObserving(sig, func(nr int) Observation {
+		if observed == nil || observed(nr) {
+			return Reported
+		}
+		return Silent
+	})
+}
+
+// NewObserving prepares a signature for an event source that reports
+// syscalls as obs says.
+func NewObserving(sig *model.Signature, obs func(nr int) Observation) *Model {
 	m := &Model{Sig: sig, closures: make([][][]int32, len(sig.Functions))}
 	if a, err := sysnum.ParseArch(sig.Arch); err == nil {
 		m.table = sysnum.For(a)
 	}
 	for nr := range m.observed {
-		m.observed[nr] = observed == nil || observed(nr)
+		o := obs(nr)
+		m.observed[nr] = o != Silent
+		m.silent[nr] = o != Reported
 	}
 	for _, nr := range sig.StartupSyscalls {
 		m.startup[nr] = true
@@ -117,6 +144,19 @@ func (m *Model) ObservedFunc() func(int) bool {
 	return func(nr int) bool { return nr >= 0 && nr <= model.MaxSyscallNr && m.observed[nr] }
 }
 
+// Observing returns how the model expects each syscall to be reported.
+func (m *Model) Observing() func(nr int) Observation {
+	return func(nr int) Observation {
+		switch {
+		case nr < 0 || nr > model.MaxSyscallNr || !m.observed[nr]:
+			return Silent
+		case m.silent[nr]:
+			return Sometimes
+		}
+		return Reported
+	}
+}
+
 // closure returns the states reachable from s by silent moves.
 func (m *Model) closure(fn int32, s int32) []int32 {
 	c := m.closures[fn]
@@ -134,7 +174,7 @@ func (m *Model) closure(fn int32, s int32) []int32 {
 		x := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
 		for _, e := range states[x].Edges {
-			if nr, ok := e.Label.IsSyscall(); ok && !m.observed[nr] && !seen[e.To] {
+			if nr, ok := e.Label.IsSyscall(); ok && m.silent[nr] && !seen[e.To] {
 				seen[e.To] = true
 				stack = append(stack, e.To)
 			}

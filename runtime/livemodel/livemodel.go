@@ -12,13 +12,71 @@ import (
 	"os"
 	"sync"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/kcfm-linux/kcfm/internal/model"
 	"github.com/kcfm-linux/kcfm/internal/sysnum"
 	"github.com/kcfm-linux/kcfm/runtime/checker"
 	"github.com/kcfm-linux/kcfm/runtime/monitor"
+	"github.com/kcfm-linux/kcfm/runtime/seccomp"
+	"github.com/kcfm-linux/kcfm/tools/policy"
+	"github.com/kcfm-linux/kcfm/tools/policy/filter"
 )
 
-func init() { monitor.DefaultLoader = Load }
+func init() {
+	monitor.DefaultLoader = Load
+	monitor.SignatureFilter = SignatureFilter
+}
+
+// SignatureFilter makes the filter of one program from its signature, from
+// the same policy description as `kcfm policy` (tools/policy and
+// tools/policy/filter: one truth): syscalls the program never makes are
+// killed in the kernel, the sensitive ones it makes are notified (base
+// carries the sensitive set of the mode), the rest allowed. A program that
+// may execute other programs gets "notify" instead of "kill" for syscalls
+// outside its list, so that the programs it executes can run: FlowChecker
+// sees them and, with no signature for the new program, lets them pass (the
+// exec itself was checked).
+func SignatureFilter(sigPath string, base *seccomp.Spec, mode string) (*seccomp.Spec, error) {
+	sig, err := loadSig(sigPath)
+	if err != nil {
+		return nil, err
+	}
+	var sens []policy.SensitiveRule
+	if mode != monitor.ModeFull {
+		if sens, err = filter.FromRules(base.Rules); err != nil {
+			return nil, err
+		}
+		if sens == nil {
+			sens = []policy.SensitiveRule{} // an empty sensitive set is a choice, not a missing one
+		}
+	}
+	p, err := policy.Compute(sig, policy.Options{Arch: string(base.Arch), Mode: mode, Sensitive: sens})
+	if err != nil {
+		return nil, fmt.Errorf("%s: policy: %v", sigPath, err)
+	}
+	spec, err := filter.Spec(p)
+	if err != nil {
+		return nil, err
+	}
+	if mode == monitor.ModeFull {
+		// As in the base full-mode filter: clone3 fails with ENOSYS (its
+		// flags are in memory), so libc falls back to clone.
+		for i := range spec.Rules {
+			if spec.Rules[i].Name == "clone3" {
+				spec.Rules[i].Action = seccomp.Errno(unix.ENOSYS)
+				spec.Rules[i].Conds = nil
+			}
+		}
+	}
+	t := sysnum.For(base.Arch)
+	for _, name := range []string{"execve", "execveat"} {
+		if nr, ok := t.Nr(name); ok && p.IsAllowed(nr) {
+			spec.Default = seccomp.Notify
+		}
+	}
+	return spec, spec.Validate()
+}
 
 // Observed selects which syscalls the event source reports to the model;
 // nil means every syscall ("full" mode). FlowChecker sets it from the
@@ -51,6 +109,7 @@ func Load(signaturePath, exePath string) (monitor.Model, error) {
 
 // Live is the model of one program instance (a process tree).
 type Live struct {
+	sig   *model.Signature
 	m     *checker.Model
 	arch  sysnum.Arch
 	table *sysnum.Table
@@ -74,7 +133,7 @@ func New(sig *model.Signature) (*Live, error) {
 	if Observed != nil {
 		obs = func(nr int) bool { return Observed(arch, nr) }
 	}
-	l := &Live{m: checker.New(sig, obs), arch: arch, table: sysnum.For(arch), procs: map[int]*proc{}, fork: map[int]bool{}, clone: -1}
+	l := &Live{sig: sig, m: checker.New(sig, obs), arch: arch, table: sysnum.For(arch), procs: map[int]*proc{}, fork: map[int]bool{}, clone: -1}
 	for _, name := range []string{"fork", "vfork", "clone3"} {
 		if nr, ok := l.table.Nr(name); ok {
 			l.fork[nr] = true
@@ -149,7 +208,7 @@ func (l *Live) Exec(pid int, path string) {
 	if path != "" {
 		if _, err := os.Stat(path + ".kcfm"); err == nil {
 			if sig, err := loadSig(path + ".kcfm"); err == nil {
-				next = checker.New(sig, l.m.ObservedFunc())
+				next = checker.NewObserving(sig, l.m.Observing())
 			}
 		}
 	}
@@ -158,6 +217,51 @@ func (l *Live) Exec(pid int, path string) {
 		pr.sym = next.NewSymbolizer(pid)
 	} else {
 		pr.sym = l.m.NewSymbolizer(pid)
+	}
+}
+
+// ObserveFilter implements monitor.FilterAware: syscalls the filter allows
+// in the kernel are never reported and become silent moves of the model;
+// syscalls notified only for some arguments (openat with write flags) are
+// both silent moves and observable events. Called before the first event.
+func (l *Live) ObserveFilter(spec *seccomp.Spec) {
+	obs := ObservationOf(spec)
+	l.m = checker.NewObserving(l.sig, obs)
+	l.procs = map[int]*proc{}
+}
+
+// ObservationOf tells, from a filter, how each syscall reaches FlowChecker.
+// Rules of a syscall are tried in order and the first unconditional one
+// ends the search (as in the filter program); the default action applies
+// when none matched.
+func ObservationOf(spec *seccomp.Spec) func(nr int) checker.Observation {
+	per := map[int][]seccomp.Rule{}
+	for _, r := range spec.Rules {
+		per[r.Nr] = append(per[r.Nr], r)
+	}
+	return func(nr int) checker.Observation {
+		var cond, other bool // a conditional notify / non-notify rule may match first
+		final := spec.Default
+		for _, r := range per[nr] {
+			notify := r.Action.Kind() == seccomp.Notify
+			if len(r.Conds) > 0 {
+				cond = cond || notify
+				other = other || !notify
+				continue
+			}
+			final = r.Action
+			break
+		}
+		if final.Kind() == seccomp.Notify {
+			if other {
+				return checker.Sometimes
+			}
+			return checker.Reported
+		}
+		if cond {
+			return checker.Sometimes
+		}
+		return checker.Silent
 	}
 }
 

@@ -15,7 +15,24 @@ import (
 //   - full mode: every syscall is notified. clone3 fails with ENOSYS (its
 //     flags are in memory), so libc falls back to clone and thread creation
 //     is seen with its flags.
-func FilterSpec(arch sysnum.Arch, mode string, sensitive []string) (*seccomp.Spec, error) {
+//
+// With a signature (sigPath != "") and a SignatureFilter installed (the
+// model package installs it, as it installs DefaultLoader), the filter is
+// made from the signature: see livemodel.SignatureFilter.
+func FilterSpec(sigPath string, arch sysnum.Arch, mode string, sensitive []string) (*seccomp.Spec, error) {
+	base, err := baseFilterSpec(arch, mode, sensitive)
+	if err != nil || sigPath == "" || SignatureFilter == nil {
+		return base, err
+	}
+	return SignatureFilter(sigPath, base, mode)
+}
+
+// SignatureFilter turns the base filter of a mode (the sensitive set, or
+// full mode) into the filter of one program from its signature. Nil in
+// tests that use model doubles.
+var SignatureFilter func(sigPath string, base *seccomp.Spec, mode string) (*seccomp.Spec, error)
+
+func baseFilterSpec(arch sysnum.Arch, mode string, sensitive []string) (*seccomp.Spec, error) {
 	switch mode {
 	case ModeDefault, "":
 		rules, err := seccomp.ParseSensitive(arch, sensitive)

@@ -107,7 +107,7 @@ func (s *session) add(b *ipc.Instance, fds []int) error {
 		closeFDs(fds)
 		return s.conn.Send(ipc.TInstanceError, &ipc.InstanceError{ID: b.ID, Error: truncate(fmt.Sprintf("load signature %s: %v", s.h.Signature, err), 4000)})
 	}
-	spec, err := FilterSpec(sysnum.Host(), b.Mode, b.Sensitive)
+	spec, err := FilterSpec(s.h.Signature, sysnum.Host(), b.Mode, b.Sensitive)
 	if err != nil {
 		closeFDs(fds)
 		return s.conn.Send(ipc.TInstanceError, &ipc.InstanceError{ID: b.ID, Error: truncate("filter: "+err.Error(), 4000)})

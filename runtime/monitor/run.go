@@ -125,7 +125,7 @@ func launchOptions(e *Entity) (execmgr.LaunchOptions, error) {
 	if err != nil {
 		return execmgr.LaunchOptions{}, err
 	}
-	spec, err := FilterSpec(sysnum.Host(), e.Mode, entries)
+	spec, err := FilterSpec(e.Signature, sysnum.Host(), e.Mode, entries)
 	if err != nil {
 		return execmgr.LaunchOptions{}, err
 	}

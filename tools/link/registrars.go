@@ -61,10 +61,11 @@ func kindFlag(k callbackKind) uint32 {
 // exit make outside any program function (before main, after it returns,
 // in a new thread before its start routine). Names, resolved per arch.
 var loaderSyscalls = []string{
-	"execve", "brk", "arch_prctl", "set_tid_address", "set_robust_list", "rseq", "prlimit64",
+	"brk", "arch_prctl", "set_tid_address", "set_robust_list", "rseq", "prlimit64",
 	"access", "faccessat", "openat", "open", "read", "pread64", "close", "fstat", "newfstatat", "statx",
 	"mmap", "mprotect", "munmap", "madvise", "getrandom", "uname", "readlink", "readlinkat",
 	"rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "futex", "getpid", "gettid",
 	"exit", "exit_group", "write", "writev", "lseek", "ioctl", "clock_gettime", "clock_nanosleep",
 	"sched_getaffinity", "sched_yield", "membarrier", "getuid", "geteuid", "getgid", "getegid",
+	"nanosleep", "restart_syscall",
 }
