@@ -69,11 +69,8 @@ func SignatureFilter(sigPath string, base *seccomp.Spec, mode string) (*seccomp.
 			}
 		}
 	}
-	t := sysnum.For(base.Arch)
-	for _, name := range []string{"execve", "execveat"} {
-		if nr, ok := t.Nr(name); ok && p.IsAllowed(nr) {
-			spec.Default = seccomp.Notify
-		}
+	if execCapable(sig) {
+		spec.Default = seccomp.Notify
 	}
 	return spec, spec.Validate()
 }
@@ -218,6 +215,34 @@ func (l *Live) Exec(pid int, path string) {
 	} else {
 		pr.sym = l.m.NewSymbolizer(pid)
 	}
+}
+
+// execCapable tells whether a function of the program can execute another
+// program (an execve/execveat edge; the execve that starts the program
+// itself is a start-up syscall and does not count).
+func execCapable(sig *model.Signature) bool {
+	t := sysnum.For(sysnum.Arch(sig.Arch))
+	if t == nil {
+		return true
+	}
+	var nrs []model.SigLabel
+	for _, name := range []string{"execve", "execveat"} {
+		if nr, ok := t.Nr(name); ok {
+			nrs = append(nrs, model.SyscallLabel(nr))
+		}
+	}
+	for _, f := range sig.Functions {
+		for _, st := range f.States {
+			for _, e := range st.Edges {
+				for _, l := range nrs {
+					if e.Label == l {
+						return true
+					}
+				}
+			}
+		}
+	}
+	return false
 }
 
 // ObserveFilter implements monitor.FilterAware: syscalls the filter allows

@@ -59,9 +59,12 @@ func kindFlag(k callbackKind) uint32 {
 
 // loaderSyscalls are the syscalls the dynamic loader and libc start-up and
 // exit make outside any program function (before main, after it returns,
-// in a new thread before its start routine). Names, resolved per arch.
+// in a new thread before its start routine), and the execve that starts the
+// program (static profiles are installed before it). restart_syscall is the
+// kernel's restart of an interrupted sleep after a signal handler. Names,
+// resolved per arch.
 var loaderSyscalls = []string{
-	"brk", "arch_prctl", "set_tid_address", "set_robust_list", "rseq", "prlimit64",
+	"execve", "brk", "arch_prctl", "set_tid_address", "set_robust_list", "rseq", "prlimit64",
 	"access", "faccessat", "openat", "open", "read", "pread64", "close", "fstat", "newfstatat", "statx",
 	"mmap", "mprotect", "munmap", "madvise", "getrandom", "uname", "readlink", "readlinkat",
 	"rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "futex", "getpid", "gettid",
