@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"runtime"
 	"strconv"
 	"strings"
@@ -100,6 +101,16 @@ func Run(opt Options, w *trace.Writer) (*Result, error) {
 		return nil, fmt.Errorf("record: start %s: %v", opt.Path, err)
 	}
 	pid := cmd.Process.Pid
+	// SIGTERM/SIGINT/SIGHUP to the recorder go to the program, which ends
+	// as it would unrecorded; the trace is then complete.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP)
+	defer func() { signal.Stop(sigs); close(sigs) }()
+	go func() {
+		for s := range sigs {
+			unix.Kill(pid, s.(syscall.Signal))
+		}
+	}()
 	r := &recorder{w: w, arena: arena, table: table, tasks: map[int]*task{}, syms: map[int]*checker.Symbolizer{}}
 	// The child stops at its exec with SIGTRAP.
 	var ws unix.WaitStatus
