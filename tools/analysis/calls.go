@@ -209,6 +209,24 @@ func (w *walker) classify(t *tree, i int32, thisClass func() string) *callInfo {
 		ci.optional = d.implicit
 		return ci
 	}
+	if refKind != clang.Constructor && ref.IsNull() && c.NumArguments() < 0 {
+		// Not a call: in a template, T(x) / bool(x) with a dependent
+		// operand (CXXUnresolvedConstructExpr) shows as a CallExpr. For
+		// a class template type, its constructors may run (optional).
+		ci.args = kids
+		ci.optional = true
+		if d := c.Type().Declaration(); !d.IsNull() && !d.InSystemHeader() {
+			if tp := d.SpecializedTemplate(); !tp.IsNull() {
+				d = tp
+			}
+			for _, k := range d.Children(w.aux) {
+				if k.Kind() == clang.Constructor || k.Kind() == clang.FunctionTemplate && k.Spelling() == d.Spelling() {
+					ci.labels = append(ci.labels, w.callLabel(w.decl(k)))
+				}
+			}
+		}
+		return ci
+	}
 	if len(kids) == 0 {
 		// A call with no visible callee (should not happen); treat as
 		// an unknown indirect call.
@@ -264,13 +282,7 @@ func (w *walker) classify(t *tree, i int32, thisClass func() string) *callInfo {
 		case r.Kind() == clang.OverloadedDeclRef || r.IsNull():
 			// Dependent call in a template: resolved per instantiation;
 			// recorded by name.
-			name := ""
-			if r.Kind() == clang.OverloadedDeclRef {
-				name = r.Spelling()
-			}
-			if name == "" {
-				name = lastIdent(w.tu.Tokens(sc))
-			}
+			name := w.dependentName(t, s, r)
 			ci.labels = []int32{w.dependentLabel(name, t, callee)}
 			return ci
 		}
@@ -293,13 +305,7 @@ func (w *walker) classify(t *tree, i int32, thisClass func() string) *callInfo {
 			ci.labels = []int32{w.icallLabel(t, callee, w.slotOf(r), r.Spelling())}
 			return ci
 		case r.IsNull() || r.Kind() == clang.OverloadedDeclRef:
-			name := ""
-			if r.Kind() == clang.OverloadedDeclRef {
-				name = r.Spelling()
-			}
-			if name == "" {
-				name = lastIdent(w.tu.Tokens(sc))
-			}
+			name := w.dependentName(t, s, r)
 			ci.labels = []int32{w.dependentLabel(name, t, callee)}
 			return ci
 		}
@@ -472,6 +478,25 @@ func (w *walker) staticClass(t *tree, member int32, thisClass func() string) str
 		d = tp
 	}
 	return d.USR()
+}
+
+// dependentName is the spelled name of a dependent callee: the
+// overloaded reference's name, an OverloadedDeclRef child's, or the last
+// identifier of its tokens.
+func (w *walker) dependentName(t *tree, s int32, r clang.Cursor) string {
+	if r.Kind() == clang.OverloadedDeclRef {
+		if n := r.Spelling(); n != "" {
+			return n
+		}
+	}
+	for k := t.first[s]; k >= 0; k = t.next[k] {
+		if t.kind(k) == clang.OverloadedDeclRef {
+			if n := t.cur(k).Spelling(); n != "" {
+				return n
+			}
+		}
+	}
+	return lastIdent(w.tu.Tokens(t.cur(s)))
 }
 
 // lastIdent returns the last identifier among tokens (a member or
