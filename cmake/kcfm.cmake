@@ -157,7 +157,7 @@ function(_kcfm_graph_sources target out)
     add_custom_command(
       OUTPUT "${g}"
       COMMAND "${CMAKE_COMMAND}" -E make_directory "${gdir}"
-      COMMAND "${KCFM_TOOL}" graph -p "${CMAKE_BINARY_DIR}" ${triple} --depfile "${g}.d" -o "${g}" "${abs}"
+      COMMAND "${KCFM_TOOL}" graph -p "${CMAKE_BINARY_DIR}" --headers ${triple} --depfile "${g}.d" -o "${g}" "${abs}"
       DEPENDS "${abs}" "${KCFM_TOOL}" "${CMAKE_BINARY_DIR}/compile_commands.json"
       DEPFILE "${g}.d"
       COMMENT "kcfm graph ${rel}"

@@ -72,8 +72,9 @@ type Model struct {
 	anywhere [model.MaxSyscallNr + 1]bool
 	escaping []bool
 
-	symOnce sync.Once
-	symIdx  map[symbolKey]int32
+	symOnce      sync.Once
+	symIdx       map[symbolKey]int32
+	staticByName map[string]int32 // -1: several static functions share the name
 }
 
 // RuntimeSyscalls are made by the runtime library itself at any point of

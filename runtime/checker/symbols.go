@@ -64,13 +64,28 @@ func symbolVariants(sym string) []string {
 // FunctionBySymbol returns the function id of a symbol (file: the source
 // file base name for local symbols, "" for global ones), or Unknown.
 func (m *Model) FunctionBySymbol(name, file string) int32 {
-	m.symOnce.Do(func() { m.symIdx = m.indexSymbols() })
+	m.symOnce.Do(func() {
+		m.symIdx = m.indexSymbols()
+		m.staticByName = map[string]int32{}
+		for i, f := range m.Sig.Functions {
+			if f.Flags&model.FnStatic == 0 || f.Symbol == "" {
+				continue
+			}
+			if _, dup := m.staticByName[f.Symbol]; dup {
+				m.staticByName[f.Symbol] = -1 // ambiguous
+			} else {
+				m.staticByName[f.Symbol] = int32(i)
+			}
+		}
+	})
 	if id, ok := m.symIdx[symbolKey{name, file}]; ok {
 		return id
 	}
 	if file != "" {
-		// A local symbol whose file the signature does not disambiguate.
-		if id, ok := m.symIdx[symbolKey{name, ""}]; ok && m.Sig.Functions[id].Flags&model.FnStatic != 0 {
+		// A static function defined in a header (a static inline): its
+		// symbol is local to the including TU's file, not to the header.
+		// Unambiguous by name only if one static function has the name.
+		if id, ok := m.staticByName[name]; ok && id >= 0 {
 			return id
 		}
 	}

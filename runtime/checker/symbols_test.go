@@ -72,3 +72,22 @@ func TestSymbolVariants(t *testing.T) {
 		t.Fatalf("variants = %v", v)
 	}
 }
+
+func TestStaticInlineFromHeader(t *testing.T) {
+	sig := &model.Signature{Arch: "x86_64", Functions: []model.SigFunction{
+		{Name: "bswap", Symbol: "__bswap_16", File: "/usr/include/bits/byteswap.h", Flags: model.FnStatic, States: []model.SigState{{}}},
+		{Name: "h1", Symbol: "helper", File: "/p/a.c", Flags: model.FnStatic, States: []model.SigState{{}}},
+		{Name: "h2", Symbol: "helper", File: "/p/b.c", Flags: model.FnStatic, States: []model.SigState{{}}},
+	}}
+	m := New(sig, nil)
+	// The inline's local symbol belongs to the including file (server.c).
+	if got := m.FunctionBySymbol("__bswap_16", "server.c"); got != 0 {
+		t.Errorf("static inline from a header: %d, want 0", got)
+	}
+	if got := m.FunctionBySymbol("helper", "b.c"); got != 2 {
+		t.Errorf("helper in b.c: %d, want 2", got)
+	}
+	if got := m.FunctionBySymbol("helper", "c.c"); got != Unknown {
+		t.Errorf("ambiguous static resolved to %d", got)
+	}
+}

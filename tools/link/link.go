@@ -348,6 +348,12 @@ func (l *linker) expand(f *fnInfo) (model.SigFunction, error) {
 			case model.Call:
 				if callee := l.resolve(lbl.Target, lbl.Name); callee != nil {
 					b.Edge(s, to, automaton.Label(callBase+int(callee.id)), si)
+				} else if ids := l.dependent(lbl); len(ids) > 0 {
+					// A call in a template recorded by name: any function
+					// or method of that name.
+					for _, id := range ids {
+						b.Edge(s, to, automaton.Label(callBase+int(id)), si)
+					}
 				} else {
 					l.external(b, s, to, lbl.Name, fn.Name, si)
 				}
@@ -407,6 +413,34 @@ func (l *linker) expand(f *fnInfo) (model.SigFunction, error) {
 		sf.States[i] = ss
 	}
 	return sf, nil
+}
+
+// dependent returns the functions a call recorded by name only (a
+// dependent call in a template: empty Target) may reach: every defined
+// function or method with that unqualified name.
+func (l *linker) dependent(lbl model.Label) []int32 {
+	if lbl.Target != "" || lbl.Name == "" {
+		return nil
+	}
+	want := unqualified(lbl.Name)
+	var ids []int32
+	for _, f := range l.fns {
+		if unqualified(f.fn.Name) == want {
+			ids = append(ids, f.id)
+		}
+	}
+	return ids
+}
+
+// unqualified turns "ns::C::f(int) const" into "f".
+func unqualified(name string) string {
+	if i := strings.IndexByte(name, '('); i >= 0 {
+		name = name[:i]
+	}
+	if i := strings.LastIndex(name, "::"); i >= 0 {
+		name = name[i+2:]
+	}
+	return strings.TrimSpace(name)
 }
 
 // external replaces a call of an uninstrumented function by a loop state

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kcfm-linux/kcfm/internal/automaton"
 	"github.com/kcfm-linux/kcfm/internal/model"
 	"github.com/kcfm-linux/kcfm/internal/sysnum"
 	"github.com/kcfm-linux/kcfm/internal/testgraph"
@@ -198,5 +199,22 @@ func TestCallbacksAndFlags(t *testing.T) {
 	}
 	if !got["cmp"] || !got["onexit"] || got["worker"] || got["handler"] {
 		t.Fatalf("calls from main's library loops: %v", got)
+	}
+}
+
+func TestDependentCallByName(t *testing.T) {
+	g := mustBuild(t, "main: ret\nns_a: ret\nother: ret")
+	g.Functions[1].Name = "ns::A::run(int)"
+	g.Labels = append(g.Labels, model.Label{Kind: model.Call, Name: "run"}) // dependent: no target
+	g.Functions[0].Automaton.States[0].Edges = append(g.Functions[0].Automaton.States[0].Edges, automaton.Edge{Label: automaton.Label(len(g.Labels) - 1), To: 0})
+	sig, rep, err := Link([]*model.TUGraph{g}, nil, Options{Arch: sysnum.X86_64, Summaries: sums{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(callees(sig, fn(sig, "main")), ","); got != "ns::A::run(int)" {
+		t.Fatalf("dependent call resolved to %q", got)
+	}
+	if len(rep.UnknownExternals) != 0 {
+		t.Fatalf("dependent call reported as external: %v", rep.UnknownExternals)
 	}
 }

@@ -29,7 +29,11 @@ var registrars = map[string]callbackKind{
 	"pthread_once": cbSync, "call_once": cbSync, "dl_iterate_phdr": cbSync,
 	"pthread_create": cbThread, "thrd_create": cbThread,
 	"signal": cbSignal, "sigaction": cbSignal, "sigset": cbSignal, "bsd_signal": cbSignal, "sysv_signal": cbSignal,
-	"atexit": cbExit, "on_exit": cbExit, "at_quick_exit": cbExit, "__cxa_atexit": cbExit,
+	"__sysv_signal": cbSignal,
+	// C++ (registrar names as kcfm graph records them) and raw clone.
+	"std::thread": cbThread, "std::jthread": cbThread, "std::async": cbThread, "clone": cbThread,
+	"std::call_once": cbSync,
+	"atexit":         cbExit, "on_exit": cbExit, "at_quick_exit": cbExit, "__cxa_atexit": cbExit,
 	"pthread_key_create": cbThreadExit, "tss_create": cbThreadExit,
 	"pthread_atfork": cbSync, // handlers run inside fork()
 }
