@@ -31,7 +31,9 @@ func TestRemoteExecutionManager(t *testing.T) {
 		t.Fatal(err)
 	}
 	served := make(chan error, 1)
-	go func() { served <- execmgr.Serve(b, local, execmgr.ServeOptions{Logf: func(f string, a ...any) { t.Logf("ExecutionManager: "+f, a...) }}) }()
+	go func() {
+		served <- execmgr.Serve(b, local, execmgr.ServeOptions{Logf: func(f string, a ...any) { t.Logf("ExecutionManager: "+f, a...) }})
+	}()
 	remote, err := execmgr.NewRemote(a)
 	if err != nil {
 		t.Fatal(err)
