@@ -101,22 +101,16 @@ function(_kcfm_arch out)
 endfunction()
 
 function(_kcfm_check_writable file what)
+  # Create the folder and write a probe file: permission bits alone do not
+  # tell (root, read-only or special file systems).
   get_filename_component(dir "${file}" DIRECTORY)
-  # Find the nearest existing ancestor and check we may write there.
-  set(d "${dir}")
-  while(NOT EXISTS "${d}")
-    get_filename_component(parent "${d}" DIRECTORY)
-    if(parent STREQUAL d)
-      break()
-    endif()
-    set(d "${parent}")
-  endwhile()
-  if(EXISTS "${d}")
-    execute_process(COMMAND test -w "${d}" RESULT_VARIABLE rc)
-    if(NOT rc EQUAL 0)
-      message(FATAL_ERROR "kcfm: ${what} '${file}' is in a directory that is not writable ('${d}'); choose another OUTPUT")
-    endif()
+  execute_process(COMMAND "${CMAKE_COMMAND}" -E make_directory "${dir}" RESULT_VARIABLE rc1 OUTPUT_QUIET ERROR_QUIET)
+  set(probe "${dir}/.kcfm-write-probe")
+  execute_process(COMMAND "${CMAKE_COMMAND}" -E touch "${probe}" RESULT_VARIABLE rc2 OUTPUT_QUIET ERROR_QUIET)
+  if(NOT rc1 EQUAL 0 OR NOT rc2 EQUAL 0 OR NOT EXISTS "${probe}")
+    message(FATAL_ERROR "kcfm: ${what} '${file}' cannot be written: the directory '${dir}' is not writable; choose another ${what}")
   endif()
+  file(REMOVE "${probe}")
 endfunction()
 
 # _kcfm_graph_sources(<target> <out-var>): add one `kcfm graph` build step per
