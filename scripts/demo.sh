@@ -5,7 +5,8 @@
 #   3. runs kcfm_http_server monitored (kcfm run),
 #   4. sends normal requests, then the exploit that hijacks a function pointer
 #      into code that would spawn a shell: FlowChecker stops it before its
-#      syscall, the incident is printed, the server is restarted and serves again.
+#      syscall, the incident is printed, the server is restarted and serves again;
+#   5. boots the aarch64 KasperskyOS-style image and shows the same inside it.
 # Usage: scripts/demo.sh [BUILD_DIR]   (default build/demo)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -95,4 +96,7 @@ grep '"type":"restart"' "$INCIDENTS" | head -n 1 || true
 say "8. SIGTERM: clean stop"
 kill -TERM "$MON_PID"; rc=0; wait "$MON_PID" || rc=$?; MON_PID=""
 echo "kcfm run exited with status $rc"
-echo; echo "demo done: attack stopped before its syscall, incident recorded, server restarted."
+echo; echo "host demo done: attack stopped before its syscall, incident recorded, server restarted."
+
+say "9. the same inside the aarch64 KasperskyOS-style QEMU image (einit, Klog, FlowChecker, ExecutionManager, FlowMonitor)"
+KCFM_SKIP_SETUP=1 bash scripts/demo-image.sh "$BUILD"

@@ -180,8 +180,21 @@ func (in *instance) handle(n *seccomp.Notif) {
 			in.lis.Respond(n.ID, seccomp.Fail(syscall.EPERM))
 			return
 		}
-		a = in.checkExec(pid) // a thread of a new image: the exec comes first
-		t = in.learnAs(tid, pid, ppid, nil)
+		if in.ring != nil && in.procs[pid] == nil && in.procs[ppid] != nil {
+			// A new process continues from its creator's state at the fork:
+			// the creator's events must be in the model first. A vfork or
+			// posix_spawn child (clone3, not notified) runs while its parent
+			// waits right after the events that created it.
+			slots := in.ring.ByPid(ppid)
+			sort.SliceStable(slots, func(i, j int) bool { return slots[i].ClaimSeq < slots[j].ClaimSeq })
+			_, a = in.drainSlots(slots)
+		}
+		if a == nil {
+			a = in.checkExec(pid) // a thread of a new image: the exec comes first
+		}
+		if t = in.threads[tid]; t == nil {
+			t = in.learnAs(tid, pid, ppid, nil)
+		}
 	}
 	pid := t.pid
 	if in.ring != nil && a == nil {
