@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/bits"
 	"sort"
+	"strings"
 
 	"github.com/kcfm-linux/kcfm/internal/sysnum"
 )
@@ -32,6 +33,16 @@ const (
 	nExt              // external function (not defined in this library)
 	nVtable           // glibc stdio vtable call: edges to the functions in __libc_IO_vtables
 	nMangled          // glibc PTR_DEMANGLE'd call: edges to the code addresses libc mangles
+	nRtld             // call through a pointer loaded from the dynamic loader's data: loader code or vDSO
+	nPath             // virtual entry of a cut path (rule fatal): edges to the path's entry points
+	nTable            // call through a pointer loaded from a read-only table: the section's code pointers
+)
+
+// node flags (closed over reachability like the syscall sets)
+const (
+	fLoads  uint8 = 1 << iota // reaches dlopen: may run dynamically loaded code
+	fCancel                   // a cut edge into the thread cancellation path (see cutCancellation)
+	fFatal                    // a cut edge into a crash path (see cutFatal)
 )
 
 type edge struct {
@@ -45,7 +56,8 @@ type node struct {
 	lo, hi    uint64 // segment range
 	strong    bool   // starts at a strong boundary (symbol/FDE)
 	insts     []inst
-	leaders   map[int][]int // inst index -> predecessor inst indices (for leaders only)
+	leaders   map[int][]int  // inst index -> predecessor inst indices (for leaders only)
+	idx       map[uint64]int // instruction address -> index (see index)
 	hasJmpInd bool
 	out       []edge
 	in        []int // source nodes (for re-processing)
@@ -53,32 +65,58 @@ type node struct {
 	unknown   []uint64 // sites with non-constant numbers
 	dep       uint64   // registers whose value at entry flows into a syscall number
 	callDep   uint64   // registers whose value at entry is called (callback arguments)
-	loads     bool     // dlopen machinery
+	flags     uint8    // fLoads, fCancel, fFatal: unioned over everything reachable
 	name      string   // nIFunc / nExt: resolver address or symbol
 }
 
 type analysis struct {
-	im          *image
-	info        archInfo
-	table       *sysnum.Table
-	bounds      map[uint64]bool // boundary addresses
-	strong      map[uint64]bool
-	nodes       []*node
-	segIdx      []int          // node indices of segments sorted by lo
-	ifuncOf     map[uint64]int // resolver address -> node
-	extOf       map[string]int
-	indNode     int
-	vtNode      int
-	mgNode      int
-	vtTargets   map[uint64]bool
-	mangled     map[uint64]bool
-	indSites    [4]int // indirect call sites by class: unresolved, vtable, demangled, through a register (resolved by tracing)
-	edgeSet     map[[2]int]map[edge]bool
-	regCalls    [][2]int        // (node, inst) of indirect calls through a register, resolved by resolveRegCalls
-	taken       map[uint64]bool // address-taken code (targets of unresolved indirect calls)
-	resolverSeg map[int]bool
-	traceMemo   map[traceKey]traceRes
-	warnings    []string
+	im             *image
+	info           archInfo
+	table          *sysnum.Table
+	bounds         map[uint64]bool // boundary addresses
+	strong         map[uint64]bool
+	nodes          []*node
+	segIdx         []int          // node indices of segments sorted by lo
+	ifuncOf        map[uint64]int // resolver address -> node
+	extOf          map[string]int
+	indNode        int
+	vtNode         int
+	mgNode         int
+	rtldNode       int
+	vdsoNode       int
+	vdsoSegs       map[int]bool   // segments of the vDSO functions (vdsoFallback)
+	rtldCallerNode map[int]int    // segments of rtldCallers -> their rtld callee's node
+	rtldCallee     map[int]string // that node -> the ld.so function (loaderFuncs)
+	vtTargets      map[uint64]bool
+	mangled        map[uint64]bool
+	indSites       [6]int // indirect call sites by class: unresolved, vtable, demangled, through a register (resolved by tracing), computed jump, rtld pointer
+	edgeSet        map[[2]int]map[edge]bool
+	regCalls       [][2]int        // (node, inst) of indirect calls through a register, resolved by resolveRegCalls
+	taken          map[uint64]bool // address-taken code (targets of unresolved indirect calls)
+	resolverSeg    map[int]bool
+	returns        []bool             // by node: the segment may return to its caller (computeReturns)
+	jtCache        map[uint64][]int   // jump instruction address -> target segments (resolved jump tables)
+	threaded       int                // threaded dispatch jumps resolved
+	cancelEntry    int                // node where the cut cancellation path starts (-1: none)
+	cancelCuts     int                // edges cut by rule cancellation
+	vtSlots        map[int64][]uint64 // stdio vtable slot offset -> code pointers stored there
+	vtSlotNode     map[int64]int
+	roNode         map[string]int // read-only table section -> node
+	narrowed       int            // indirect calls narrowed by provenance
+	regValues      []regValue     // rule callback registrars: value nodes
+	mcountSeg      int            // _dl_mcount_wrapper_check (rule gconv steps)
+	gconvNode      int
+	gconvCalls     int
+	mcountFns      map[int]bool         // function entry -> calls _dl_mcount_wrapper_check
+	dispatched     int                  // indirect calls redirected by rule callback registrars
+	dispatchFilter func(ni, i int) bool // which dispatcher calls a registrar rule redirects (nil: all)
+	stopAtGuard    bool                 // defsDeep: stop at PTR_DEMANGLE (defsOfMangled)
+	fatalNode      int                  // virtual node calling every crash path (-1: none)
+	fatalCuts      int                  // edges cut by rule fatal
+	dyingNode      int                  // virtual node: the crash paths' dying set (-1: none)
+	setxidSites    int                  // segments whose unknown sites rule setxid resolved
+	traceMemo      map[traceKey]traceRes
+	warnings       []string
 }
 
 type traceKey struct {
@@ -146,7 +184,7 @@ func (a *analysis) buildSegments() {
 		}
 		for _, ni := range a.segIdx {
 			n := a.nodes[ni]
-			for _, in := range n.insts {
+			for i, in := range n.insts {
 				switch in.kind {
 				case kCall:
 					add(in.target)
@@ -161,6 +199,11 @@ func (a *analysis) buildSegments() {
 				if in.load != 0 {
 					if r, ok := im.relocs[in.load]; ok && r.known && !r.ifunc {
 						add(r.value)
+					}
+				}
+				if in.kind == kJmpInd {
+					for _, t := range a.jumpTable(n, i) {
+						add(t)
 					}
 				}
 				if (in.kind == kCallInd || in.kind == kJmpInd) && in.slot {
@@ -318,6 +361,31 @@ func (a *analysis) buildEdges() {
 	a.indNode = a.newNode(&node{kind: nInd, name: "indirect"})
 	a.vtNode = a.newNode(&node{kind: nVtable, name: "stdio-vtable"})
 	a.mgNode = a.newNode(&node{kind: nMangled, name: "mangled"})
+	a.rtldNode = a.newNode(&node{kind: nRtld, name: "rtld-pointer"})
+	a.vdsoNode = a.newNode(&node{kind: nRtld, name: "vdso-pointer"})
+	var vdso []int
+	for _, sy := range im.syms {
+		if _, ok := vdsoFallback[sy.name]; ok && !sy.ifunc {
+			if t := a.segAt(sy.value); t >= 0 {
+				vdso = append(vdso, t)
+			}
+		}
+	}
+	a.vdsoSegs = a.functionSegs(vdso)
+	a.rtldCallerNode, a.rtldCallee = map[int]int{}, map[int]string{}
+	var callers []string
+	for caller := range rtldCallers {
+		callers = append(callers, caller)
+	}
+	sort.Strings(callers) // deterministic node numbering
+	for _, caller := range callers {
+		callee := rtldCallers[caller]
+		cn := a.newNode(&node{kind: nRtld, name: "rtld " + callee})
+		for x := range a.functionSegs(a.symSegs(caller)) {
+			a.rtldCallerNode[x] = cn
+		}
+		a.rtldCallee[cn] = callee
+	}
 	a.vtTargets, a.mangled = map[uint64]bool{}, map[uint64]bool{}
 	// IFUNC resolvers first, so that resolverSeg is known
 	var resolvers []uint64
@@ -355,6 +423,10 @@ func (a *analysis) buildEdges() {
 			switch {
 			case in.kind == kBad:
 				n.hasJmpInd = true
+			case in.kind == kJmpInd && a.jumpTargets(n, i) != nil:
+				// a resolved jump table: exact edges
+			case in.kind == kJmpInd && computedJump(n.insts, i):
+				n.hasJmpInd = true
 			case in.kind == kJmpInd && !in.slot && !in.tail && !usesVtables &&
 				!(in.callReg >= 0 && a.im.arch == sysnum.X86_64 && demangledBefore(n.insts, i, in.callReg)):
 				n.hasJmpInd = true
@@ -390,14 +462,12 @@ func (a *analysis) buildEdges() {
 	for ni := range entered {
 		a.nodes[ni].hasJmpInd = true
 	}
+	a.computeReturns(segs, rangeEdges)
 	for k, ni := range segs {
 		n := a.nodes[ni]
 		n.leaders = map[int][]int{}
 		usesVtables := a.usesVtables(n)
-		idx := map[uint64]int{}
-		for i, in := range n.insts {
-			idx[in.addr] = i
-		}
+		idx := n.index()
 		link := func(to, site int, after bool) {
 			if to >= 0 {
 				n.out = append(n.out, edge{to: to, site: site, after: after})
@@ -433,6 +503,13 @@ func (a *analysis) buildEdges() {
 			case kJmpInd:
 				if in.slot {
 					link(a.slotTarget(in.target), i, false)
+				} else if ts := a.jumpTargets(n, i); ts != nil {
+					a.indSites[4]++ // resolved jump table
+					for _, t := range ts {
+						link(t, i, false)
+					}
+				} else if computedJump(n.insts, i) {
+					a.indSites[4]++ // computed jump: the range edges of this segment
 				} else {
 					// jump table or tail call through a pointer
 					c := a.indirectClass(n, i, usesVtables)
@@ -465,17 +542,16 @@ func (a *analysis) buildEdges() {
 		}
 		// fall-through off the end
 		if len(n.insts) > 0 && reach[len(n.insts)-1] {
-			last := n.insts[len(n.insts)-1]
-			if last.kind != kJmp && last.kind != kRet && last.kind != kJmpInd && last.kind != kStop && k+1 < len(segs) && a.nodes[segs[k+1]].lo == n.hi {
+			if !a.terminates(&n.insts[len(n.insts)-1]) && k+1 < len(segs) && a.nodes[segs[k+1]].lo == n.hi {
 				link(segs[k+1], len(n.insts)-1, true)
 			}
 		}
 		// leaders after terminators and fall-through predecessors
 		for i := 1; i < len(n.insts); i++ {
-			p := n.insts[i-1]
-			if _, isLeader := n.leaders[i]; isLeader && p.kind != kJmp && p.kind != kRet && p.kind != kJmpInd && p.kind != kStop {
+			term := a.terminates(&n.insts[i-1])
+			if _, isLeader := n.leaders[i]; isLeader && !term {
 				n.leaders[i] = append(n.leaders[i], i-1)
-			} else if !isLeader && (p.kind == kJmp || p.kind == kRet || p.kind == kJmpInd || p.kind == kStop) {
+			} else if !isLeader && term {
 				n.leaders[i] = nil
 			}
 		}
@@ -498,6 +574,29 @@ func (a *analysis) buildEdges() {
 			a.nodes[c.node].out = append(a.nodes[c.node].out, edge{to: s, site: -1})
 		}
 	}
+	// Code addresses passed to the dynamic loader: a segment calling into
+	// ld.so (an external _dl_* function or a pointer from its data) may
+	// hand it libc functions to call back (_dl_catch_exception(…, operate,
+	// args)): the code addresses the segment materialises are its direct
+	// successors.
+	for _, ni := range segs {
+		n := a.nodes[ni]
+		toLoader := false
+		for _, e := range n.out {
+			t := a.nodes[e.to]
+			toLoader = toLoader || e.to == a.rtldNode || (t.kind == nExt && isLoaderSymbol(t.name))
+		}
+		if !toLoader {
+			continue
+		}
+		for _, in := range n.insts {
+			if in.ref != 0 && !a.resolverSeg[ni] {
+				if t := a.segAt(in.ref); t >= 0 {
+					n.out = append(n.out, edge{to: t, site: -1})
+				}
+			}
+		}
+	}
 	for i, n := range a.nodes {
 		for _, e := range n.out {
 			a.nodes[e.to].in = append(a.nodes[e.to].in, i)
@@ -505,21 +604,179 @@ func (a *analysis) buildEdges() {
 	}
 }
 
+// isLoaderSymbol: an external symbol defined by glibc's dynamic loader.
+func isLoaderSymbol(name string) bool {
+	_, ok := loaderFuncs[name]
+	return ok || strings.HasPrefix(name, "_dl_") || name == "__tls_get_addr" || strings.HasPrefix(name, "__rtld_")
+}
+
+// usesVtables: the segment validates stdio vtable pointers (glibc's
+// IO_validate_vtable materialises both ends of __libc_IO_vtables) or
+// refers to a vtable inside the section. A reference to the end alone is
+// not enough: the neighbouring section's bounds can coincide with it
+// (__stop___libc_atexit == __start___libc_IO_vtables in exit).
 func (a *analysis) usesVtables(n *node) bool {
-	if vt := a.im.ioVtables; vt.hi > vt.lo {
-		for _, in := range n.insts {
-			if in.dref >= vt.lo && in.dref <= vt.hi {
-				return true
-			}
+	vt := a.im.ioVtables
+	if vt.hi <= vt.lo {
+		return false
+	}
+	lo, hi := false, false
+	for _, in := range n.insts {
+		switch {
+		case in.dref == vt.lo:
+			lo = true
+		case in.dref == vt.hi:
+			hi = true
+		case in.dref > vt.lo && in.dref < vt.hi:
+			return true
 		}
 	}
-	return false
+	return lo && hi
 }
 
 // reachable marks the instructions of n reachable from its start through
 // intra-segment control flow. Segments that may be entered elsewhere (jump
 // tables, undecodable bytes) are taken as wholly reachable.
 func (a *analysis) reachable(n *node, idx map[uint64]int) []bool {
+	return a.reachableRet(n, idx, a.returns)
+}
+
+// index maps instruction addresses of n to instruction indexes.
+func (n *node) index() map[uint64]int {
+	if n.idx == nil {
+		n.idx = make(map[uint64]int, len(n.insts))
+		for i, in := range n.insts {
+			n.idx[in.addr] = i
+		}
+	}
+	return n.idx
+}
+
+// terminates: no fall-through after in (jump, return, stop, or a call of a
+// function that never returns).
+func (a *analysis) terminates(in *inst) bool {
+	switch in.kind {
+	case kJmp, kRet, kJmpInd, kStop:
+		return true
+	case kCall, kCallInd:
+		return !a.callReturns(in, a.returns)
+	}
+	return false
+}
+
+// callReturns: the call in may return, given the set ret of segments known
+// to return (nil: every call returns). Calls whose target is not a segment
+// of this library (external, IFUNC, through a pointer) may return.
+func (a *analysis) callReturns(in *inst, ret []bool) bool {
+	if a.lastInFDE(in) {
+		return false
+	}
+	if ret == nil {
+		return true
+	}
+	t := -1
+	switch {
+	case in.kind == kCall:
+		t = a.segAt(in.target)
+	case in.kind == kCallInd && in.slot:
+		if r, ok := a.im.relocs[in.target]; ok && r.known && !r.ifunc && r.kind != relIRelative {
+			t = a.segAt(r.value)
+		}
+	}
+	return t < 0 || ret[t]
+}
+
+// lastInFDE: in is a call and the last instruction of an unwind (FDE)
+// range: the compiler emitted no code for the call's return (the callee is
+// declared noreturn or the call is followed by __builtin_unreachable, e.g.
+// glibc's malloc_printerr calling __libc_message(do_abort, …)), so control
+// never continues after it. Without this, the analysis would fall through
+// into the next function.
+func (a *analysis) lastInFDE(in *inst) bool {
+	if in.kind != kCall && in.kind != kCallInd {
+		return false
+	}
+	lo, ok := a.im.fdeEnd[in.addr+uint64(in.size)]
+	return ok && lo <= in.addr
+}
+
+// computeReturns finds the segments that may return to their caller: the
+// least fixed point of "a return instruction is reachable from the start
+// (calls of functions that do not return end a path), or a jump, tail call
+// or fall-through leads to a segment that may return". Indirect tail calls
+// and calls of code outside the library may return. Code after a call of a
+// function that never returns (__stack_chk_fail, abort, exit, …) is not
+// reachable from that call: this stops the analysis from falling through
+// into the next function.
+func (a *analysis) computeReturns(segs []int, rangeEdges map[int][]int) {
+	ret := make([]bool, len(a.nodes))
+	pos := make(map[int]int, len(segs))
+	for k, ni := range segs {
+		pos[ni] = k
+	}
+	segRet := func(t int) bool { return t < 0 || ret[t] }
+	for changed := true; changed; {
+		changed = false
+		for k, ni := range segs {
+			if ret[ni] {
+				continue
+			}
+			n := a.nodes[ni]
+			idx := n.index()
+			reach := a.reachableRet(n, idx, ret)
+			yes := false
+			for i := range n.insts {
+				if !reach[i] || yes {
+					continue
+				}
+				in := &n.insts[i]
+				switch in.kind {
+				case kRet:
+					yes = true
+				case kJmp, kJcc:
+					if _, inside := idx[in.target]; !inside && (in.target < n.lo || in.target >= n.hi) {
+						yes = segRet(a.segAt(in.target))
+					}
+				case kJmpInd:
+					switch {
+					case in.slot:
+						t := -1
+						if r, ok := a.im.relocs[in.target]; ok && r.known && !r.ifunc && r.kind != relIRelative {
+							t = a.segAt(r.value)
+						}
+						yes = segRet(t)
+					case a.jumpTargets(n, i) != nil:
+						for _, t := range a.jumpTargets(n, i) {
+							yes = yes || ret[t]
+						}
+					case computedJump(n.insts, i):
+					default:
+						yes = true // tail call through a pointer
+					}
+				}
+			}
+			if !yes && len(n.insts) > 0 && reach[len(n.insts)-1] {
+				last := &n.insts[len(n.insts)-1]
+				term := last.kind == kJmp || last.kind == kRet || last.kind == kJmpInd || last.kind == kStop ||
+					((last.kind == kCall || last.kind == kCallInd) && !a.callReturns(last, ret))
+				if !term && k+1 < len(segs) && a.nodes[segs[k+1]].lo == n.hi {
+					yes = ret[segs[k+1]]
+				}
+			}
+			for _, t := range rangeEdges[ni] {
+				yes = yes || ret[t]
+			}
+			if yes {
+				ret[ni] = true
+				changed = true
+			}
+		}
+	}
+	a.returns = ret
+	_ = pos
+}
+
+func (a *analysis) reachableRet(n *node, idx map[uint64]int, ret []bool) []bool {
 	r := make([]bool, len(n.insts))
 	if n.hasJmpInd {
 		for i := range r {
@@ -548,6 +805,10 @@ func (a *analysis) reachable(n *node, idx map[uint64]int) []bool {
 			}
 		case kRet, kJmpInd, kStop:
 			continue
+		case kCall, kCallInd:
+			if !a.callReturns(in, ret) {
+				continue
+			}
 		}
 		work = append(work, i+1)
 	}
@@ -646,7 +907,7 @@ func (a *analysis) resolveRegCalls() {
 				}
 				var d uint64
 				switch {
-				case s.kind == nInd || s.kind == nVtable || s.kind == nMangled:
+				case s.kind == nInd || s.kind == nVtable || s.kind == nMangled || s.kind == nRtld || s.kind == nTable:
 					// called with unknown arguments: the callback is unknown
 					a.addEdge(si, edge{to: a.indNode, site: -1})
 				case s.kind != nSeg || e.site == -1:
@@ -668,6 +929,10 @@ func (a *analysis) resolveRegCalls() {
 // indirectClass picks the target class of the indirect call/jump at
 // n.insts[i] (see docs/libc-summaries.md, "Indirect calls").
 func (a *analysis) indirectClass(n *node, i int, usesVtables bool) int {
+	if a.rtldPointer(n.insts, i) {
+		a.indSites[5]++
+		return a.rtldTarget(a.segAt(n.lo))
+	}
 	if usesVtables {
 		a.indSites[1]++
 		return a.vtNode
@@ -678,6 +943,130 @@ func (a *analysis) indirectClass(n *node, i int, usesVtables bool) int {
 	}
 	a.indSites[0]++
 	return a.indNode
+}
+
+// jumpTargets returns the target segments of a resolved jump table at
+// n.insts[i] (nil if it is not one), once the segments are final.
+func (a *analysis) jumpTargets(n *node, i int) []int {
+	in := &n.insts[i]
+	if in.kind != kJmpInd {
+		return nil
+	}
+	if a.jtCache == nil {
+		a.jtCache = map[uint64][]int{}
+	}
+	if ts, ok := a.jtCache[in.addr]; ok {
+		return ts
+	}
+	var ts []int
+	for _, x := range a.jumpTable(n, i) {
+		t := a.segAt(x)
+		if t < 0 || a.nodes[t].lo != x {
+			ts = nil // not a segment start: should not happen (targets are boundaries)
+			break
+		}
+		ts = append(ts, t)
+	}
+	ts = uniq(ts)
+	a.jtCache[in.addr] = ts
+	return ts
+}
+
+// computedJump: the indirect jump at insts[i] goes through a register
+// computed as an address constant plus an index (x86-64: lea table(%rip),%b;
+// movslq (%b,%i,4),%r; add %b,%r; jmp *%r, or lea label(%rip),%b; shl; add
+// %b,%r; arm64: adr xb, label; add xr, xb, wi, sxtb #2; br xr): a
+// compiler's jump table or hand-written assembly's computed jump, whose
+// targets lie in the jumping function, never a call through a pointer. The
+// definitions are looked for in the straight-line code before the jump.
+func computedJump(insts []inst, i int) bool {
+	r := insts[i].callReg
+	if r < 0 {
+		return false
+	}
+	j := defBefore(insts, i, r, 8)
+	if j < 0 || insts[j].def != dSum {
+		return false
+	}
+	for _, s := range []int8{insts[j].src, insts[j].src2} {
+		if s < 0 {
+			continue
+		}
+		if k := defBefore(insts, j, s, 16); k >= 0 && insts[k].def == dConst && (insts[k].ref != 0 || insts[k].dref != 0) {
+			return true
+		}
+	}
+	return false
+}
+
+// defBefore returns the index of the last instruction before i (in the
+// straight-line code: no call, jump or return in between, at most max
+// instructions back) that writes register r, or -1.
+func defBefore(insts []inst, i int, r int8, max int) int {
+	for j := i - 1; j >= 0 && j >= i-max; j-- {
+		in := &insts[j]
+		if in.kind != kOther {
+			if in.kind == kJcc {
+				continue // a bounds check before the table
+			}
+			return -1
+		}
+		if in.reg == r && in.def != dNone {
+			return j
+		}
+		if in.clobber&(1<<uint(r)) != 0 {
+			return -1
+		}
+	}
+	return -1
+}
+
+// rtldTarget is the node for a call through a loader pointer in segment
+// ni: the vDSO inside the vDSO functions, the known ld.so function inside
+// rtldCallers, the loader otherwise.
+func (a *analysis) rtldTarget(ni int) int {
+	if a.vdsoSegs[ni] {
+		return a.vdsoNode
+	}
+	if t, ok := a.rtldCallerNode[ni]; ok {
+		return t
+	}
+	return a.rtldNode
+}
+
+// rtldCallers: libc functions whose loader-pointer calls go to one known
+// ld.so function (_dl_mcount_wrapper_check calls GLRO(dl_mcount) when
+// profiling with LD_PROFILE).
+var rtldCallers = map[string]string{"_dl_mcount_wrapper_check": "_dl_mcount", "_dl_mcount_wrapper": "_dl_mcount"}
+
+// rtldObjects are the dynamic loader's data objects that hold pointers to
+// its own functions and to the vDSO (glibc: GLRO(dl_vdso_clock_gettime),
+// GLRO(dl_catch_error), …).
+var rtldObjects = map[string]bool{"_rtld_global": true, "_rtld_global_ro": true}
+
+// rtldPointer: the indirect call/jump at insts[i] goes through a pointer
+// loaded from a dynamic loader object (rtldObjects): "mov GOT(%rip),%b;
+// mov off(%b),%r; call *%r" or "call *off(%b)" (arm64: adrp+ldr xb; ldr
+// xr, [xb, #off]; blr xr), in the straight-line code before the call.
+func (a *analysis) rtldPointer(insts []inst, i int) bool {
+	in := &insts[i]
+	b, j := in.memBase, i
+	if in.callReg >= 0 {
+		j = defBefore(insts, i, in.callReg, 16)
+		if j < 0 || insts[j].def == dNone {
+			return false
+		}
+		b = insts[j].memBase
+	}
+	if b < 0 {
+		return false
+	}
+	k := defBefore(insts, j, b, 16)
+	if k < 0 || insts[k].load == 0 {
+		return false
+	}
+	r, ok := a.im.relocs[insts[k].load]
+	return ok && r.kind == relSymbol && !r.known && rtldObjects[r.sym]
 }
 
 // demangledBefore: the register used by the call at i was produced by
@@ -730,28 +1119,30 @@ func (a *analysis) trace(ni, site int, after bool, reg int8) traceRes {
 	}
 	n := a.nodes[ni]
 	var res traceRes
+	// A state tracks a register (slot == noSlot) or, from a reload of a
+	// spilled value, the stack slot [sp+slot] back to its store.
+	const noSlot = int64(-1 << 62)
 	type st struct {
-		i   int
-		reg int8
+		i    int
+		reg  int8 // the register; for a slot, its base (sp or fp)
+		slot int64
 	}
 	seen := map[st]bool{}
 	var work []st
-	start := site
-	if !after {
-		start = site - 1
-	}
-	push := func(i int, r int8) {
-		s := st{i, r}
+	push := func(i int, r int8, slot int64) {
+		s := st{i, r, slot}
 		if !seen[s] {
 			seen[s] = true
 			work = append(work, s)
 		}
 	}
-	// entering instruction start+1 from its predecessors
-	var preds func(i int, r int8)
-	preds = func(i int, r int8) {
-		// predecessors of instruction i
+	// entering instruction i from its predecessors
+	preds := func(i int, r int8, slot int64) {
 		if i == 0 {
+			if slot != noSlot {
+				res.unknown = true // a stack slot of the caller's frame
+				return
+			}
 			res.deps |= 1 << uint(r)
 			return
 		}
@@ -763,26 +1154,30 @@ func (a *analysis) trace(ni, site int, after bool, reg int8) traceRes {
 				return // otherwise: unreachable from inside and not a segment start
 			}
 			for _, p := range ps {
-				if c, ok := a.eqOnEdge(n, p, i, r); ok {
-					res.consts = append(res.consts, c)
-					continue
+				if slot == noSlot {
+					if c, ok := a.eqOnEdge(n, p, i, r); ok {
+						res.consts = append(res.consts, c)
+						continue
+					}
 				}
-				push(p, r)
+				push(p, r, slot)
 			}
 			return
 		}
-		if c, ok := a.eqOnEdge(n, i-1, i, r); ok {
-			res.consts = append(res.consts, c)
-			return
+		if slot == noSlot {
+			if c, ok := a.eqOnEdge(n, i-1, i, r); ok {
+				res.consts = append(res.consts, c)
+				return
+			}
 		}
-		push(i-1, r)
+		push(i-1, r, slot)
 	}
 	if after {
-		push(site, reg)
+		push(site, reg, noSlot)
 	} else {
-		preds(site, reg)
+		preds(site, reg, noSlot)
 	}
-	_ = start
+	sp, fp := a.info.sp, a.info.fp
 	steps := 0
 	for len(work) > 0 && !res.unknown {
 		s := work[len(work)-1]
@@ -792,24 +1187,52 @@ func (a *analysis) trace(ni, site int, after bool, reg int8) traceRes {
 			break
 		}
 		in := &n.insts[s.i]
+		if s.slot != noSlot {
+			// tracking a spilled value back to its store; the base (stack
+			// or frame pointer) must not change in between (a call
+			// leaves both as they are)
+			switch {
+			case in.store && in.memBase == s.reg && in.memDisp == s.slot:
+				switch {
+				case in.storeImm:
+					res.consts = append(res.consts, in.storeVal)
+				case in.storeSrc < 0:
+					res.unknown = true
+				default:
+					preds(s.i, in.storeSrc, noSlot)
+				}
+			case in.kind == kBad:
+				res.unknown = true
+			case (in.reg == s.reg && in.def != dNone) ||
+				(in.clobber&(1<<uint(s.reg)) != 0 && in.kind != kCall && in.kind != kCallInd):
+				if s.reg == sp && in.spKnown {
+					preds(s.i, s.reg, s.slot+int64(in.spDelta)) // push/pop/sub/add: the slot before it
+				} else {
+					res.unknown = true
+				}
+			default:
+				preds(s.i, s.reg, s.slot)
+			}
+			continue
+		}
 		if in.def != dNone && in.reg == s.reg {
-			switch in.def {
-			case dConst:
+			switch {
+			case in.def == dConst:
 				res.consts = append(res.consts, in.val)
-				continue
-			case dCopy:
-				preds(s.i, in.src)
-				continue
+			case in.def == dCopy:
+				preds(s.i, in.src, noSlot)
+			case in.def == dUnknown && (in.memBase == sp || (in.memBase == fp && in.memDisp < 0)) && !in.store && s.reg != in.memBase:
+				preds(s.i, in.memBase, in.memDisp) // reload of a spill slot (frame slots: below the frame pointer)
 			default:
 				res.unknown = true
-				continue
 			}
+			continue
 		}
 		if in.clobber&(1<<uint(s.reg)) != 0 || in.kind == kBad {
 			res.unknown = true
 			continue
 		}
-		preds(s.i, s.reg)
+		preds(s.i, s.reg, noSlot)
 	}
 	a.traceMemo[k] = res
 	return res
@@ -899,7 +1322,7 @@ func (a *analysis) propagate() {
 					continue
 				}
 				var newDeps uint64
-				if s.kind == nInd || s.kind == nVtable || s.kind == nMangled {
+				if s.kind == nInd || s.kind == nVtable || s.kind == nMangled || s.kind == nRtld || s.kind == nTable {
 					// a syscall wrapper reached through a pointer: its number is unknown
 					s.unknown = append(s.unknown, 0)
 				} else if s.kind != nSeg || e.site < 0 {
@@ -972,7 +1395,7 @@ func (b bitset) list() []int {
 type closure struct {
 	sys     []bitset
 	unknown []bool
-	loads   []bool
+	flags   []uint8
 	unkSite []uint64 // one example site
 }
 
@@ -981,7 +1404,7 @@ type closure struct {
 func (a *analysis) close() closure {
 	N := len(a.nodes)
 	words := (a.table.Max() + 64) / 64
-	c := closure{sys: make([]bitset, N), unknown: make([]bool, N), loads: make([]bool, N), unkSite: make([]uint64, N)}
+	c := closure{sys: make([]bitset, N), unknown: make([]bool, N), flags: make([]uint8, N), unkSite: make([]uint64, N)}
 	index := make([]int, N)
 	low := make([]int, N)
 	onStack := make([]bool, N)
@@ -1046,7 +1469,7 @@ func (a *analysis) close() closure {
 	// components are produced in reverse topological order (sinks first)
 	csys := make([]bitset, len(comps))
 	cunk := make([]bool, len(comps))
-	cload := make([]bool, len(comps))
+	cflag := make([]uint8, len(comps))
 	csite := make([]uint64, len(comps))
 	for ci, cc := range comps {
 		bs := make(bitset, words)
@@ -1061,9 +1484,7 @@ func (a *analysis) close() closure {
 					csite[ci] = n.unknown[0]
 				}
 			}
-			if n.loads {
-				cload[ci] = true
-			}
+			cflag[ci] |= n.flags
 			for _, e := range n.out {
 				d := comp[e.to]
 				if d != ci {
@@ -1074,7 +1495,7 @@ func (a *analysis) close() closure {
 							csite[ci] = csite[d]
 						}
 					}
-					cload[ci] = cload[ci] || cload[d]
+					cflag[ci] |= cflag[d]
 				}
 			}
 		}
@@ -1082,7 +1503,7 @@ func (a *analysis) close() closure {
 	}
 	for v := 0; v < N; v++ {
 		ci := comp[v]
-		c.sys[v], c.unknown[v], c.loads[v], c.unkSite[v] = csys[ci], cunk[ci], cload[ci], csite[ci]
+		c.sys[v], c.unknown[v], c.flags[v], c.unkSite[v] = csys[ci], cunk[ci], cflag[ci], csite[ci]
 	}
 	return c
 }

@@ -33,40 +33,66 @@ const (
 	dConst           // reg = val
 	dCopy            // reg = src
 	dUnknown         // reg = something else
+	dSum             // reg = src + src2 (possibly scaled/extended): address arithmetic
 )
 
 // inst is the architecture-neutral view of one instruction that the
 // analysis needs: control flow, and register effects for the backward
 // constant tracking of syscall numbers.
 type inst struct {
-	addr    uint64
-	size    uint8
-	kind    kind
-	def     defKind
-	reg     int8 // register set by def (canonical index), -1 if none
-	src     int8 // dCopy source
-	val     int64
-	clobber uint64 // other registers written with unknown values (bit per canonical reg)
-	target  uint64 // direct branch target, or memory slot for kCallInd/kJmpInd with slot
-	slot    bool
-	ref     uint64 // code address materialised (lea rip / adr / adrp+add)
-	load    uint64 // memory slot loaded into a register (GOT entry), 0 if none
-	dref    uint64 // non-code address materialised (lea rip / adrp+add)
-	guard   bool   // x86-64: xor reg, %fs:0x30 (glibc PTR_MANGLE/PTR_DEMANGLE)
-	callReg int8   // kCallInd/kJmpInd through a register: that register, else -1
-	tail    bool   // kJmpInd through [reg+disp] (no index): a tail call, not a jump table
-	low8    bool   // x86-64: mov r8low, imm (val): merged with a preceding zeroing
-	eqReg   int8   // x86 test r,r / cmp r,imm; arm64 cmp r,#imm: register compared (else -1)
-	eqVal   int64  // ... with this value
-	jeq     int8   // conditional branch: +1 taken iff eq (je, cbz, b.eq), -1 taken iff ne (jne, cbnz, b.ne), 0 other
-	cbReg   int8   // arm64 cbz/cbnz register
-	nop     bool   // alignment padding
+	addr     uint64
+	size     uint8
+	kind     kind
+	def      defKind
+	reg      int8 // register set by def (canonical index), -1 if none
+	src      int8 // dCopy source; dSum first operand
+	src2     int8 // dSum second operand
+	val      int64
+	clobber  uint64 // other registers written with unknown values (bit per canonical reg)
+	target   uint64 // direct branch target, or memory slot for kCallInd/kJmpInd with slot
+	slot     bool
+	ref      uint64 // code address materialised (lea rip / adr / adrp+add)
+	load     uint64 // memory slot loaded into a register (GOT entry), 0 if none
+	dref     uint64 // non-code address materialised (lea rip / adrp+add)
+	guard    bool   // x86-64: xor reg, %fs:0x30 (glibc PTR_MANGLE/PTR_DEMANGLE)
+	callReg  int8   // kCallInd/kJmpInd through a register: that register, else -1
+	tail     bool   // kJmpInd through [reg+disp] (no index): a tail call, not a jump table
+	low8     bool   // x86-64: mov r8low, imm (val): merged with a preceding zeroing
+	eqReg    int8   // x86 test r,r / cmp r,imm; arm64 cmp r,#imm: register compared (else -1)
+	eqVal    int64  // ... with this value
+	jeq      int8   // conditional branch: +1 taken iff eq (je, cbz, b.eq), -1 taken iff ne (jne, cbnz, b.ne), 0 other
+	cbReg    int8   // arm64 cbz/cbnz register
+	nop      bool   // alignment padding
+	memBase  int8   // load into reg (or call/jump through memory) from [memBase+disp], else -1
+	memDisp  int64  // ... that displacement
+	selfAdd  bool   // reg += constant (x86 add/sub $imm, lea d(%reg),%reg; arm64 add/sub xr, xr, #imm)
+	tblBase  int8   // x86 movslq (tblBase,tblIdx,4),reg: a jump-table load (else -1)
+	tblIdx   int8
+	cmpReg   int8   // x86 cmp $imm,r (any width; canonical register), else -1
+	cmpImm   uint64 // ... the immediate, zero-extended to the register width
+	above    int8   // x86 ja (1) / jae (2): unsigned bounds checks
+	zext     int8   // x86 movzb/movzw/mov r32 from register zext (canonical), else -1
+	btBase   int8   // x86 movzbl (btBase,btIdx,1),reg: a byte-table load (else -1)
+	btIdx    int8
+	zext8    bool // x86 movzx from an 8-bit register or byte memory: the value is < 256
+	store    bool // a 64-bit store of register storeSrc to [memBase+memDisp]
+	storeSrc int8
+	rot17    bool   // x86 ror/rol $0x11 (half of glibc's PTR_MANGLE/PTR_DEMANGLE)
+	storeRip uint64 // writes memory at this absolute address (x86 rip-relative, arm64 adrp+str)
+	idxBase  int8   // load into reg (or call) from [idxBase+index*scale+disp], else -1
+	spDelta  int32  // x86: the instruction adds this constant to the stack pointer (spKnown)
+	spKnown  bool
+	epilogue bool // x86: pop, leave, add $imm,%rsp (tears the frame down)
+	storeImm bool // a 64-bit store of the constant storeVal (storeSrc -1)
+	storeVal int64
 }
 
 const allRegs = ^uint64(0)
 
 // archInfo describes the calling convention used by the analysis.
 type archInfo struct {
+	sp       int8   // stack pointer (canonical index)
+	fp       int8   // frame pointer
 	nrReg    int8   // register holding the syscall number
 	argRegs  []int8 // integer argument registers, in order
 	callClob uint64 // registers a call may change
@@ -84,6 +110,8 @@ func regMask(rs ...int) uint64 {
 
 // x86-64 canonical registers follow the hardware numbering.
 var x86Info = archInfo{
+	sp:       4,
+	fp:       5,
 	nrReg:    0,                                       // rax
 	argRegs:  []int8{7, 6, 2, 1, 8, 9},                // rdi rsi rdx rcx r8 r9
 	callClob: regMask(0, 1, 2, 6, 7, 8, 9, 10, 11, 4), // rax rcx rdx rsi rdi r8-r11 (+rsp)
@@ -103,6 +131,8 @@ var arm64Info = func() archInfo {
 	}
 	clob |= 1 << 30
 	return archInfo{
+		sp:       a64SP,
+		fp:       29,
 		nrReg:    8,
 		argRegs:  []int8{0, 1, 2, 3, 4, 5, 6, 7},
 		callClob: clob,
@@ -165,7 +195,7 @@ func decodeX86(b []byte, addr uint64, im *image) []inst {
 	out := make([]inst, 0, len(b)/4)
 	for off := 0; off < len(b); {
 		a := addr + uint64(off)
-		in := inst{addr: a, reg: -1, src: -1, callReg: -1, eqReg: -1, cbReg: -1}
+		in := inst{addr: a, reg: -1, src: -1, src2: -1, callReg: -1, eqReg: -1, cbReg: -1, memBase: -1, tblBase: -1, tblIdx: -1, cmpReg: -1, zext: -1, btBase: -1, btIdx: -1, storeSrc: -1, idxBase: -1}
 		if n := vexNoModRM(b[off:]); n > 0 {
 			in.size = uint8(n)
 			out = append(out, in)
@@ -206,7 +236,73 @@ func decodeX86(b []byte, addr uint64, im *image) []inst {
 		out = append(out, in)
 		off += xi.Len
 	}
+	// jmp *%reg right after the frame is torn down (pop, leave, add
+	// $n,%rsp) is a tail call through a pointer, never a jump table (a
+	// jump table's targets still use the frame)
+	for i := range out {
+		if out[i].kind != kJmpInd || out[i].callReg < 0 {
+			continue
+		}
+		for j := i - 1; j >= 0 && j >= i-8 && out[j].kind == kOther; j-- {
+			if out[j].epilogue {
+				out[i].tail = true
+				break
+			}
+			if out[j].spKnown || out[j].clobber&(1<<4) != 0 {
+				break
+			}
+		}
+	}
 	return out
+}
+
+// x86StackEffect records pushes, pops and constant stack pointer
+// adjustments (spill slots are tracked across them), and a push of a
+// register as a store to [sp+0] after the push.
+func x86StackEffect(in *inst, op x86asm.Op, a0, a1 x86asm.Arg) {
+	switch op {
+	case x86asm.PUSH:
+		in.spDelta, in.spKnown = -8, true
+		in.store, in.memBase, in.memDisp = true, 4, 0
+		if r, ok := a0.(x86asm.Reg); ok {
+			if c, w := x86Reg(r); c >= 0 && w == 64 {
+				in.storeSrc = c
+			}
+		}
+	case x86asm.LEAVE:
+		in.epilogue = true
+	case x86asm.POP:
+		in.spDelta, in.spKnown, in.epilogue = 8, true, true
+		if _, ok := a0.(x86asm.Reg); ok {
+			in.memBase, in.memDisp = 4, 0 // loads [sp] before the adjustment
+		}
+	case x86asm.ADD, x86asm.SUB:
+		if r, ok := a0.(x86asm.Reg); ok && r == x86asm.RSP {
+			if imm, ok := a1.(x86asm.Imm); ok {
+				in.spDelta, in.spKnown = int32(imm), true
+				if op == x86asm.SUB {
+					in.spDelta = -int32(imm)
+				} else {
+					in.epilogue = true
+				}
+			}
+		}
+	}
+}
+
+// x86MemBase records a [base+disp] memory operand (no index, not
+// rip-relative, no segment override).
+func x86MemBase(in *inst, arg x86asm.Arg) {
+	if m, ok := arg.(x86asm.Mem); ok && m.Base != 0 && m.Base != x86asm.RIP && m.Index == 0 && m.Segment == 0 {
+		if b, w := x86Reg(m.Base); b >= 0 && w == 64 {
+			in.memBase, in.memDisp = b, m.Disp
+		}
+	}
+	if m, ok := arg.(x86asm.Mem); ok && m.Base != 0 && m.Base != x86asm.RIP && m.Index != 0 && m.Segment == 0 {
+		if b, w := x86Reg(m.Base); b >= 0 && w == 64 {
+			in.idxBase = b
+		}
+	}
 }
 
 func ripMem(arg x86asm.Arg, next uint64) (uint64, bool) {
@@ -246,6 +342,7 @@ func x86Semantics(in *inst, xi *x86asm.Inst, next uint64, im *image) {
 			if s, ok := ripMem(a0, next); ok {
 				in.target, in.slot = s, true
 			}
+			x86MemBase(in, a0)
 			if r, ok := a0.(x86asm.Reg); ok {
 				in.callReg, _ = x86Reg(r)
 			}
@@ -260,6 +357,7 @@ func x86Semantics(in *inst, xi *x86asm.Inst, next uint64, im *image) {
 			if s, ok := ripMem(a0, next); ok {
 				in.target, in.slot = s, true
 			}
+			x86MemBase(in, a0)
 			if r, ok := a0.(x86asm.Reg); ok {
 				in.callReg, _ = x86Reg(r)
 			}
@@ -281,6 +379,10 @@ func x86Semantics(in *inst, xi *x86asm.Inst, next uint64, im *image) {
 			in.jeq = 1
 		case x86asm.JNE:
 			in.jeq = -1
+		case x86asm.JA:
+			in.above = 1
+		case x86asm.JAE:
+			in.above = 2
 		}
 		in.clobber = x86Implicit[op]
 		return
@@ -292,6 +394,7 @@ func x86Semantics(in *inst, xi *x86asm.Inst, next uint64, im *image) {
 		return
 	}
 	in.clobber = x86Implicit[op]
+	x86StackEffect(in, op, a0, a1)
 	if op == x86asm.NOP || (op == x86asm.XCHG && a0 == a1) {
 		in.nop = true
 		return
@@ -311,6 +414,31 @@ func x86Semantics(in *inst, xi *x86asm.Inst, next uint64, im *image) {
 				if c, w := x86Reg(r0); c >= 0 && (w == 64 || (w == 32 && imm >= 0)) {
 					in.eqReg, in.eqVal = c, int64(imm)
 				}
+				if c, w := x86Reg(r0); c >= 0 && (r0 < x86asm.AH || r0 > x86asm.BH) {
+					v := uint64(imm)
+					if w < 64 {
+						v &= 1<<uint(w) - 1
+					}
+					in.cmpReg, in.cmpImm = c, v
+				}
+			}
+		}
+	case x86asm.MOVZX:
+		if r1, ok := a1.(x86asm.Reg); ok && (r1 < x86asm.AH || r1 > x86asm.BH) {
+			in.zext, _ = x86Reg(r1)
+		}
+		if xi.MemBytes == 1 {
+			in.zext8 = true
+		} else if r1, ok := a1.(x86asm.Reg); ok {
+			if _, w1 := x86Reg(r1); w1 == 8 {
+				in.zext8 = true
+			}
+		}
+		if m, ok := a1.(x86asm.Mem); ok && xi.MemBytes == 1 && m.Base != 0 && m.Base != x86asm.RIP && m.Index != 0 && m.Scale == 1 && m.Disp == 0 && m.Segment == 0 {
+			b, bw := x86Reg(m.Base)
+			x, xw := x86Reg(m.Index)
+			if b >= 0 && bw == 64 && x >= 0 && xw == 64 {
+				in.btBase, in.btIdx = b, x
 			}
 		}
 	}
@@ -344,10 +472,32 @@ func x86Semantics(in *inst, xi *x86asm.Inst, next uint64, im *image) {
 			in.guard = true
 		}
 	}
+	if op == x86asm.ROR || op == x86asm.ROL {
+		if imm, ok := a1.(x86asm.Imm); ok && imm == 0x11 {
+			in.rot17 = true
+		}
+	}
 	if op == x86asm.MOV {
 		if t, ok := ripMem(a1, next); ok {
 			in.load = t
+		} else if _, ok := a0.(x86asm.Reg); ok {
+			x86MemBase(in, a1)
+		} else if r1, ok := a1.(x86asm.Reg); ok {
+			if c, w := x86Reg(r1); c >= 0 && w == 64 {
+				x86MemBase(in, a0)
+				if in.memBase >= 0 {
+					in.store, in.storeSrc = true, c
+				}
+			}
+		} else if imm, ok := a1.(x86asm.Imm); ok && xi.MemBytes == 8 {
+			x86MemBase(in, a0)
+			if in.memBase >= 0 {
+				in.store, in.storeImm, in.storeVal = true, true, int64(imm) // movq $imm, d(%b)
+			}
 		}
+	}
+	if t, ok := ripMem(a0, next); ok && !x86NoWrite[op] {
+		in.storeRip = t
 	}
 	// explicit destination
 	dst, ok := a0.(x86asm.Reg)
@@ -396,15 +546,46 @@ func x86Semantics(in *inst, xi *x86asm.Inst, next uint64, im *image) {
 		case x86asm.Reg:
 			if c, sw := x86Reg(s); c >= 0 && sw == w {
 				in.def, in.src = dCopy, c
+				if w == 32 {
+					in.zext = c
+				}
 			}
 		}
 	case x86asm.XOR, x86asm.SUB:
 		if s, ok := a1.(x86asm.Reg); ok && s == dst {
 			in.def, in.val = dConst, 0
 		}
+		if _, ok := a1.(x86asm.Imm); ok && w == 64 && op == x86asm.SUB {
+			in.selfAdd = true
+		}
+	case x86asm.MOVSXD:
+		if m, ok := a1.(x86asm.Mem); ok && w == 64 && m.Base != 0 && m.Base != x86asm.RIP && m.Index != 0 && m.Scale == 4 && m.Disp == 0 && m.Segment == 0 {
+			b, bw := x86Reg(m.Base)
+			x, xw := x86Reg(m.Index)
+			if b >= 0 && bw == 64 && x >= 0 && xw == 64 {
+				in.tblBase, in.tblIdx = b, x
+			}
+		}
 	case x86asm.LEA:
 		if t, ok := ripMem(a1, next); ok && w == 64 {
 			in.def, in.val = dConst, int64(t) // an address constant
+		} else if m, ok := a1.(x86asm.Mem); ok && w == 64 && m.Base == dst && m.Index == 0 && m.Segment == 0 {
+			in.selfAdd = true
+		} else if m, ok := a1.(x86asm.Mem); ok && w == 64 && m.Base != 0 && m.Index != 0 && m.Segment == 0 {
+			b, _ := x86Reg(m.Base)
+			x, _ := x86Reg(m.Index)
+			if b >= 0 && x >= 0 {
+				in.def, in.src, in.src2 = dSum, b, x
+			}
+		}
+	case x86asm.ADD:
+		if _, ok := a1.(x86asm.Imm); ok && w == 64 {
+			in.selfAdd = true
+		}
+		if s, ok := a1.(x86asm.Reg); ok && w == 64 {
+			if c, sw := x86Reg(s); c >= 0 && sw == 64 {
+				in.def, in.src, in.src2 = dSum, c, r
+			}
 		}
 	case x86asm.OR:
 		if s, ok := a1.(x86asm.Imm); ok && int64(s) == -1 {
@@ -429,6 +610,9 @@ func a64Reg(a arm64asm.Arg) (int8, bool) {
 		}
 	case arm64asm.RegSP:
 		rr := arm64asm.Reg(r)
+		if rr == arm64asm.SP {
+			return a64SP, true
+		}
 		switch {
 		case rr >= arm64asm.X0 && rr <= arm64asm.X30:
 			return int8(rr - arm64asm.X0), true
@@ -438,6 +622,9 @@ func a64Reg(a arm64asm.Arg) (int8, bool) {
 	}
 	return -1, false
 }
+
+// a64SP is the canonical index of the aarch64 stack pointer.
+const a64SP = 31
 
 func isZR(a arm64asm.Arg) bool {
 	r, ok := a.(arm64asm.Reg)
@@ -474,7 +661,7 @@ func decodeA64(b []byte, addr uint64, im *image) []inst {
 	}
 	for off := 0; off+4 <= len(b); off += 4 {
 		a := addr + uint64(off)
-		in := inst{addr: a, size: 4, reg: -1, src: -1, callReg: -1, eqReg: -1, cbReg: -1}
+		in := inst{addr: a, size: 4, reg: -1, src: -1, src2: -1, callReg: -1, eqReg: -1, cbReg: -1, memBase: -1, tblBase: -1, tblIdx: -1, cmpReg: -1, zext: -1, btBase: -1, btIdx: -1, storeSrc: -1, idxBase: -1}
 		ai, err := arm64asm.Decode(b[off : off+4])
 		if err != nil {
 			w := binary.LittleEndian.Uint32(b[off:])
@@ -678,6 +865,28 @@ func a64Semantics(in *inst, ai *arm64asm.Inst, pc uint64, im *image, page *[32]u
 			}
 		}
 	}
+	if (op == arm64asm.ADD || op == arm64asm.SUB) && in.def == dUnknown && args[2] != nil {
+		if s1, ok := a64Reg(args[1]); ok && s1 == in.reg {
+			switch args[2].(type) {
+			case arm64asm.Imm, arm64asm.Imm64, arm64asm.ImmShift:
+				in.selfAdd = true
+			}
+		}
+	}
+	if op == arm64asm.ADD && in.def == dUnknown && args[2] != nil {
+		if s1, ok := a64Reg(args[1]); ok {
+			var s2 int8 = -1
+			switch v := args[2].(type) {
+			case arm64asm.Reg, arm64asm.RegSP:
+				s2, _ = a64Reg(v)
+			case arm64asm.RegExtshiftAmount:
+				s2, _ = a64Reg(regOfExtshift(v))
+			}
+			if s2 >= 0 {
+				in.def, in.src, in.src2 = dSum, s1, s2
+			}
+		}
+	}
 	// ADRP/ADR/ADD/LDR tracking of addresses
 	switch op {
 	case arm64asm.ADRP:
@@ -691,6 +900,8 @@ func a64Semantics(in *inst, ai *arm64asm.Inst, pc uint64, im *image, page *[32]u
 		if t, ok := pcrel(args[1], pc); ok {
 			if im != nil && im.isCode(t) {
 				in.ref = t
+			} else {
+				in.dref = t
 			}
 			in.def, in.val = dConst, int64(t)
 		}
@@ -717,7 +928,7 @@ func a64Semantics(in *inst, ai *arm64asm.Inst, pc uint64, im *image, page *[32]u
 				} else {
 					in.dref = t
 				}
-				if r, ok := args[0].(arm64asm.Reg); ok && r >= arm64asm.X0 && r <= arm64asm.X30 {
+				if a64X(args[0]) {
 					in.def, in.val = dConst, int64(t) // an address constant
 				}
 				for _, w := range writes {
@@ -727,7 +938,21 @@ func a64Semantics(in *inst, ai *arm64asm.Inst, pc uint64, im *image, page *[32]u
 				return
 			}
 		}
+	case arm64asm.STR:
+		if base, imm, mode, ok := memImm(args[1]); ok && base >= 0 && mode == arm64asm.AddrOffset {
+			if r, ok := args[0].(arm64asm.Reg); ok && r >= arm64asm.X0 && r <= arm64asm.X30 {
+				in.store, in.storeSrc, in.memBase, in.memDisp = true, int8(r-arm64asm.X0), base, imm
+			}
+			if pageOK[base] {
+				in.storeRip = page[base] + uint64(imm)
+			}
+		}
 	case arm64asm.LDR:
+		if base, imm, mode, ok := memImm(args[1]); ok && base >= 0 && mode == arm64asm.AddrOffset {
+			if r, ok := args[0].(arm64asm.Reg); ok && r >= arm64asm.X0 && r <= arm64asm.X30 {
+				in.memBase, in.memDisp = base, imm
+			}
+		}
 		if d, ok := a64Reg(args[0]); ok {
 			if base, imm, mode, ok := memImm(args[1]); ok && base >= 0 && mode == arm64asm.AddrOffset && pageOK[base] {
 				slot := page[base] + uint64(imm)
@@ -743,4 +968,40 @@ func a64Semantics(in *inst, ai *arm64asm.Inst, pc uint64, im *image, page *[32]u
 	for _, w := range writes {
 		pageOK[w], loaded[w] = false, 0
 	}
+}
+
+// regOfExtshift returns the register of an extended/shifted register
+// operand (arm64asm does not export it: it is parsed from the text, e.g.
+// "W2, SXTB #2").
+func regOfExtshift(v arm64asm.RegExtshiftAmount) arm64asm.Arg {
+	s := v.String()
+	if i := strings.IndexByte(s, ','); i >= 0 {
+		s = s[:i]
+	}
+	s = strings.TrimSpace(s)
+	if len(s) < 2 {
+		return nil
+	}
+	n, err := strconv.Atoi(s[1:])
+	if err != nil || n < 0 || n > 30 {
+		return nil
+	}
+	switch s[0] {
+	case 'X':
+		return arm64asm.X0 + arm64asm.Reg(n)
+	case 'W':
+		return arm64asm.W0 + arm64asm.Reg(n)
+	}
+	return nil
+}
+
+// a64X: the operand is a 64-bit general register X0-X30 (as Reg or RegSP).
+func a64X(a arm64asm.Arg) bool {
+	switch r := a.(type) {
+	case arm64asm.Reg:
+		return r >= arm64asm.X0 && r <= arm64asm.X30
+	case arm64asm.RegSP:
+		return arm64asm.Reg(r) >= arm64asm.X0 && arm64asm.Reg(r) <= arm64asm.X30
+	}
+	return false
 }

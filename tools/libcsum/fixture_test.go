@@ -1,6 +1,7 @@
 package libcsum
 
 import (
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -78,10 +79,30 @@ func TestFixtures(t *testing.T) {
 		"run_cb":          {sys: []string{}, note: "calls its argument 1"},
 		"passes_local_cb": {sys: []string{"getppid"}},
 		"no_syscalls":     {sys: []string{}},
+		// rule noreturn / FDE end: no fall-through into the next function
+		"calls_dies": {sys: []string{"exit"}},
+		"after_dies": {sys: []string{"getpid"}},
+		"fde_end":    {sys: []string{"exit"}},
+		"after_fde":  {sys: []string{"getppid"}},
+		// stack spills of callback arguments
+		"spill_run":         {sys: []string{}, note: "calls its argument 1"},
+		"passes_spilled_cb": {sys: []string{"getppid"}},
+		// read-only function table
+		"table_call": {sys: []string{"getuid"}},
 	}
 	for _, arch := range []sysnum.Arch{sysnum.X86_64, sysnum.AArch64} {
 		t.Run(string(arch), func(t *testing.T) {
 			s := fixtureSummary(t, arch)
+			cases := maps.Clone(cases)
+			if arch == sysnum.X86_64 {
+				// resolved jump table: exactly the three cases
+				cases["jt_switch"] = want{sys: []string{"geteuid", "getpid", "getuid"}}
+			}
+			// rtld pointer: the loader's syscalls, nothing unknown
+			f, ok := s.Lookup("rtld_call")
+			if !ok || f.UnknownSyscall || !contains(f.Syscalls, nr(t, arch, "openat")) || !contains(f.Syscalls, nr(t, arch, "mmap")) {
+				t.Errorf("rtld_call: %v unknown=%v, want the loader's syscalls", names(arch, f.Syscalls), f.UnknownSyscall)
+			}
 			for fn, w := range cases {
 				f, ok := s.Lookup(fn)
 				if !ok {
@@ -153,4 +174,13 @@ func TestX86Lengths(t *testing.T) {
 			t.Errorf("% x: first instruction length %v, want %d", c.b, ins, c.want)
 		}
 	}
+}
+
+func nr(t *testing.T, arch sysnum.Arch, name string) int {
+	t.Helper()
+	n, ok := sysnum.For(arch).Nr(name)
+	if !ok {
+		t.Fatalf("%s: no syscall %s", arch, name)
+	}
+	return n
 }

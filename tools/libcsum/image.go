@@ -54,8 +54,12 @@ type image struct {
 	ifuncResolvers map[uint64]bool
 	// unwind (FDE) ranges
 	fdes []span
+	// FDE end address -> the least start of an FDE range ending there
+	fdeEnd map[uint64]uint64
 	// sections by name used for special handling
-	ioVtables span
+	ioVtables      span
+	ioVtablesAlign uint64
+	relro          span // PT_GNU_RELRO: read-only after relocation
 
 	secData map[*elf.Section][]byte
 }
@@ -126,10 +130,16 @@ func openImage(path string, want sysnum.Arch) (*image, error) {
 		}
 		if s.Name == "__libc_IO_vtables" {
 			im.ioVtables = span{s.Addr, s.Addr + s.Size}
+			im.ioVtablesAlign = s.Addralign
 		}
 	}
 	if len(im.text) == 0 {
 		return nil, fmt.Errorf("%s: no executable sections (section headers stripped?)", path)
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_GNU_RELRO {
+			im.relro = span{p.Vaddr, p.Vaddr + p.Memsz}
+		}
 	}
 	sort.Slice(im.text, func(i, j int) bool { return im.text[i].lo < im.text[j].lo })
 	if err := im.readSymbols(); err != nil {
@@ -420,6 +430,12 @@ func (im *image) readEHFrame() error {
 		}
 	}
 	sort.Slice(im.fdes, func(i, j int) bool { return im.fdes[i].lo < im.fdes[j].lo })
+	im.fdeEnd = make(map[uint64]uint64, len(im.fdes))
+	for _, f := range im.fdes {
+		if lo, ok := im.fdeEnd[f.hi]; !ok || f.lo < lo {
+			im.fdeEnd[f.hi] = f.lo
+		}
+	}
 	return nil
 }
 

@@ -26,7 +26,7 @@ import (
 // Format and Version identify the on-disk summary format.
 const (
 	Format  = "kcfm-libc-summary"
-	Version = 1
+	Version = 2
 )
 
 // Limits enforced by Load on untrusted summary files.
@@ -50,6 +50,22 @@ type Summary struct {
 	BuildID     string // hex GNU build id of the analysed binary
 	Soname      string // "libc.so.6"; musl has none: "libc.so" (its DT_NEEDED name)
 	Functions   map[string]Func
+	// Cancellation is what unwinding a cancelled thread can do (rule
+	// "cancellation"): the syscalls of the cut cancellation path. nil when
+	// the rule did not apply (then nothing was cut).
+	Cancellation *Func
+	// CancelTriggers are the exported functions through which a program
+	// cancels threads: a program calling none of them never runs the
+	// cancellation path.
+	CancelTriggers []string
+	// Fatal is what a crash path can do (rule "fatal"): abort, failed
+	// assertions, stack-protector and fortify failures, libc's fatal
+	// errors. nil when the rule did not apply.
+	Fatal *Func
+	// Dying is the crash paths without the formatting of assertion
+	// messages (gettext, stdio), which is replaced by the measured
+	// syscalls of writing the message: what the default Effective allows.
+	Dying *Func
 }
 
 // Func is the summary of one exported function.
@@ -68,6 +84,14 @@ type Func struct {
 	// its NrArg-th integer argument (the syscall() wrapper: NrArg == 1).
 	// Callers with a constant argument make exactly that syscall.
 	NrArg int
+	// Cancellation: the function is a cancellation point. If the calling
+	// thread has been cancelled (pthread_cancel), the call can unwind and
+	// end the thread; that path's syscalls are Summary.Cancellation's, not
+	// included in Syscalls.
+	Cancellation bool
+	// Fatal: the function can take a crash path (see Summary.Fatal); that
+	// path's syscalls are not included in Syscalls.
+	Fatal bool
 	// Notes explain special cases (vDSO, indirect calls, unknown sites).
 	Notes []string
 }
@@ -83,6 +107,11 @@ type fileSummary struct {
 	Soname      string              `json:"soname"`
 	Sets        [][]int             `json:"sets"`
 	Functions   map[string]fileFunc `json:"functions"`
+	// version 2
+	Cancellation   *fileFunc `json:"cancellation,omitempty"`
+	CancelTriggers []string  `json:"cancel_triggers,omitempty"`
+	Fatal          *fileFunc `json:"fatal,omitempty"`
+	Dying          *fileFunc `json:"dying,omitempty"`
 }
 
 type fileFunc struct {
@@ -90,22 +119,17 @@ type fileFunc struct {
 	UnknownSyscall bool     `json:"unknown_syscall,omitempty"`
 	LoadsCode      bool     `json:"loads_code,omitempty"`
 	NrArg          int      `json:"nr_arg,omitempty"`
+	Cancellation   bool     `json:"cancellation_point,omitempty"`
+	Fatal          bool     `json:"fatal_path,omitempty"`
 	Notes          []string `json:"notes,omitempty"`
 }
 
 // Marshal encodes s in the on-disk format (deterministic output).
 func (s *Summary) Marshal() ([]byte, error) {
 	fs := fileSummary{Format: s.Format, Version: s.Version, Libc: s.Libc, LibcVersion: s.LibcVersion, Arch: s.Arch,
-		BuildID: s.BuildID, Soname: s.Soname, Functions: map[string]fileFunc{}}
+		BuildID: s.BuildID, Soname: s.Soname, Functions: map[string]fileFunc{}, CancelTriggers: s.CancelTriggers}
 	setIdx := map[string]int{}
-	names := make([]string, 0, len(s.Functions))
-	for n := range s.Functions {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	// sets ordered by first use in name order: deterministic
-	for _, n := range names {
-		f := s.Functions[n]
+	enc := func(f Func) fileFunc {
 		key := fmt.Sprint(f.Syscalls)
 		i, ok := setIdx[key]
 		if !ok {
@@ -114,13 +138,35 @@ func (s *Summary) Marshal() ([]byte, error) {
 			set := append([]int{}, f.Syscalls...)
 			fs.Sets = append(fs.Sets, set)
 		}
-		fs.Functions[n] = fileFunc{Set: i, UnknownSyscall: f.UnknownSyscall, LoadsCode: f.LoadsCode, NrArg: f.NrArg, Notes: f.Notes}
+		return fileFunc{Set: i, UnknownSyscall: f.UnknownSyscall, LoadsCode: f.LoadsCode, NrArg: f.NrArg,
+			Cancellation: f.Cancellation, Fatal: f.Fatal, Notes: f.Notes}
+	}
+	names := make([]string, 0, len(s.Functions))
+	for n := range s.Functions {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	// sets ordered by first use in name order: deterministic
+	for _, n := range names {
+		fs.Functions[n] = enc(s.Functions[n])
+	}
+	if s.Cancellation != nil {
+		c := enc(*s.Cancellation)
+		fs.Cancellation = &c
+	}
+	if s.Fatal != nil {
+		c := enc(*s.Fatal)
+		fs.Fatal = &c
+	}
+	if s.Dying != nil {
+		c := enc(*s.Dying)
+		fs.Dying = &c
 	}
 	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", " ")
-	if err := enc.Encode(fs); err != nil {
+	je := json.NewEncoder(&b)
+	je.SetEscapeHTML(false)
+	je.SetIndent("", " ")
+	if err := je.Encode(fs); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil
@@ -148,8 +194,14 @@ func Parse(data []byte, name string) (*Summary, error) {
 	if fs.Format != Format {
 		return nil, fmt.Errorf("%s: format %q, expected %q", name, fs.Format, Format)
 	}
-	if fs.Version != Version {
-		return nil, fmt.Errorf("%s: format version %d not supported (this kcfm reads version %d)", name, fs.Version, Version)
+	if fs.Version != Version && fs.Version != 1 {
+		return nil, fmt.Errorf("%s: format version %d not supported (this kcfm reads versions 1 and %d)", name, fs.Version, Version)
+	}
+	if fs.Version == 1 && (fs.Cancellation != nil || fs.Fatal != nil || fs.Dying != nil || fs.CancelTriggers != nil) {
+		return nil, fmt.Errorf("%s: version 1 summary with version 2 fields (cancellation, fatal, dying, cancel_triggers)", name)
+	}
+	if (fs.Fatal == nil) != (fs.Dying == nil) {
+		return nil, fmt.Errorf("%s: fatal and dying come together", name)
 	}
 	arch, err := sysnum.ParseArch(fs.Arch)
 	if err != nil || string(arch) != fs.Arch {
@@ -188,26 +240,63 @@ func Parse(data []byte, name string) (*Summary, error) {
 	}
 	s := &Summary{Format: fs.Format, Version: fs.Version, Libc: fs.Libc, LibcVersion: fs.LibcVersion, Arch: fs.Arch,
 		BuildID: fs.BuildID, Soname: fs.Soname, Functions: make(map[string]Func, len(fs.Functions))}
+	decode := func(what string, f fileFunc) (Func, error) {
+		if f.Set < 0 || f.Set >= len(fs.Sets) {
+			return Func{}, fmt.Errorf("%s: %s: set %d out of range [0,%d)", name, what, f.Set, len(fs.Sets))
+		}
+		if f.NrArg < 0 || f.NrArg > 6 {
+			return Func{}, fmt.Errorf("%s: %s: nr_arg %d out of range [0,6]", name, what, f.NrArg)
+		}
+		if fs.Version == 1 && (f.Cancellation || f.Fatal) {
+			return Func{}, fmt.Errorf("%s: %s: cancellation_point/fatal_path in a version 1 summary", name, what)
+		}
+		if len(f.Notes) > MaxNotes {
+			return Func{}, fmt.Errorf("%s: %s: %d notes exceeds the limit of %d", name, what, len(f.Notes), MaxNotes)
+		}
+		for _, n := range f.Notes {
+			if len(n) > MaxNoteLen {
+				return Func{}, fmt.Errorf("%s: %s: note longer than %d bytes", name, what, MaxNoteLen)
+			}
+		}
+		return Func{Syscalls: fs.Sets[f.Set], UnknownSyscall: f.UnknownSyscall, LoadsCode: f.LoadsCode, NrArg: f.NrArg,
+			Cancellation: f.Cancellation, Fatal: f.Fatal, Notes: f.Notes}, nil
+	}
 	for fn, f := range fs.Functions {
 		if len(fn) == 0 || len(fn) > MaxNameLen || !nameRE.MatchString(fn) {
 			return nil, fmt.Errorf("%s: function name %q is not a valid symbol name", name, trunc(fn))
 		}
-		if f.Set < 0 || f.Set >= len(fs.Sets) {
-			return nil, fmt.Errorf("%s: function %s: set %d out of range [0,%d)", name, fn, f.Set, len(fs.Sets))
+		g, err := decode("function "+fn, f)
+		if err != nil {
+			return nil, err
 		}
-		if f.NrArg < 0 || f.NrArg > 6 {
-			return nil, fmt.Errorf("%s: function %s: nr_arg %d out of range [0,6]", name, fn, f.NrArg)
-		}
-		if len(f.Notes) > MaxNotes {
-			return nil, fmt.Errorf("%s: function %s: %d notes exceeds the limit of %d", name, fn, len(f.Notes), MaxNotes)
-		}
-		for _, n := range f.Notes {
-			if len(n) > MaxNoteLen {
-				return nil, fmt.Errorf("%s: function %s: note longer than %d bytes", name, fn, MaxNoteLen)
-			}
-		}
-		s.Functions[fn] = Func{Syscalls: fs.Sets[f.Set], UnknownSyscall: f.UnknownSyscall, LoadsCode: f.LoadsCode, NrArg: f.NrArg, Notes: f.Notes}
+		s.Functions[fn] = g
 	}
+	for _, p := range []struct {
+		what string
+		f    *fileFunc
+		dst  **Func
+	}{{"cancellation", fs.Cancellation, &s.Cancellation}, {"fatal", fs.Fatal, &s.Fatal}, {"dying", fs.Dying, &s.Dying}} {
+		if p.f == nil {
+			continue
+		}
+		if p.f.NrArg != 0 {
+			return nil, fmt.Errorf("%s: %s: nr_arg is not allowed on a path", name, p.what)
+		}
+		g, err := decode(p.what, *p.f)
+		if err != nil {
+			return nil, err
+		}
+		*p.dst = &g
+	}
+	if len(fs.CancelTriggers) > MaxNotes {
+		return nil, fmt.Errorf("%s: %d cancel_triggers exceeds the limit of %d", name, len(fs.CancelTriggers), MaxNotes)
+	}
+	for _, t := range fs.CancelTriggers {
+		if len(t) == 0 || len(t) > MaxNameLen || !nameRE.MatchString(t) {
+			return nil, fmt.Errorf("%s: cancel trigger %q is not a valid symbol name", name, trunc(t))
+		}
+	}
+	s.CancelTriggers = fs.CancelTriggers
 	return s, nil
 }
 

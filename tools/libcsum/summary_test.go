@@ -24,7 +24,14 @@ func sample() *Summary {
 			"getpwnam":           {Syscalls: []int{0, 1, 2, 3, 257}, LoadsCode: true},
 			"sscanf":             {Syscalls: []int{}},
 			"__cxa_atexit":       {Syscalls: []int{}},
-		}}
+			"pread":              {Syscalls: []int{17, 202}, Cancellation: true, Fatal: true},
+			"pthread_cancel":     {Syscalls: []int{200}, Cancellation: true},
+		},
+		Cancellation:   &Func{Syscalls: []int{60, 202}, Fatal: true},
+		CancelTriggers: []string{"pthread_cancel"},
+		Fatal:          &Func{Syscalls: []int{1, 2, 62}, LoadsCode: true, Fatal: true},
+		Dying:          &Func{Syscalls: []int{1, 62, 234}, Fatal: true},
+	}
 }
 
 func TestMarshalParseRoundTrip(t *testing.T) {
@@ -49,7 +56,7 @@ func TestMarshalParseRoundTrip(t *testing.T) {
 	if err := json.Unmarshal(b, &fs); err != nil {
 		t.Fatal(err)
 	}
-	if fs.Functions["read"].Set != fs.Functions["__read"].Set || len(fs.Sets) != 4 {
+	if fs.Functions["read"].Set != fs.Functions["__read"].Set || len(fs.Sets) != 9 {
 		t.Errorf("identical sets not shared: %d sets\n%s", len(fs.Sets), b)
 	}
 }
@@ -80,9 +87,14 @@ func TestLookup(t *testing.T) {
 func TestParseRejects(t *testing.T) {
 	good, _ := sample().Marshal()
 	cases := map[string]string{
-		"not json":         "hello",
-		"wrong format":     strings.Replace(string(good), Format, "other", 1),
-		"wrong version":    strings.Replace(string(good), `"version": 1`, `"version": 99`, 1),
+		"not json":        "hello",
+		"wrong format":    strings.Replace(string(good), Format, "other", 1),
+		"wrong version":   strings.Replace(string(good), `"version": 2`, `"version": 99`, 1),
+		"v1 with paths":   strings.Replace(string(good), `"version": 2`, `"version": 1`, 1),
+		"fatal, no dying": strings.Replace(string(good), `"dying"`, `"dyingX"`, 1),
+		"bad trigger": strings.Replace(string(good), `"pthread_cancel"
+ ]`, `"pthread cancel"
+ ]`, 1),
 		"wrong arch":       strings.Replace(string(good), `"arch": "x86_64"`, `"arch": "mips"`, 1),
 		"wrong libc":       strings.Replace(string(good), `"libc": "glibc"`, `"libc": "bionic"`, 1),
 		"bad build id":     strings.Replace(string(good), `"build_id": "abcd"`, `"build_id": "XYZ"`, 1),
@@ -92,9 +104,36 @@ func TestParseRejects(t *testing.T) {
 		"bad nr arg":       strings.Replace(string(good), `"nr_arg": 1`, `"nr_arg": 9`, 1),
 	}
 	for name, in := range cases {
+		if in == string(good) {
+			t.Fatalf("%s: the replacement did not apply", name)
+		}
 		if _, err := Parse([]byte(in), "t.json"); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+	// a path with nr_arg, and without the dying set
+	var fs fileSummary
+	if err := json.Unmarshal(good, &fs); err != nil {
+		t.Fatal(err)
+	}
+	fs.Fatal.NrArg = 1
+	b, _ := json.Marshal(fs)
+	if _, err := Parse(b, "t.json"); err == nil || !strings.Contains(err.Error(), "nr_arg") {
+		t.Errorf("path with nr_arg: %v", err)
+	}
+	fs.Fatal.NrArg, fs.Dying = 0, nil
+	b, _ = json.Marshal(fs)
+	if _, err := Parse(b, "t.json"); err == nil || !strings.Contains(err.Error(), "dying") {
+		t.Errorf("fatal without dying: %v", err)
+	}
+	// version 1 files (before the rules) are still read
+	v1 := `{"format":"kcfm-libc-summary","version":1,"libc":"musl","libc_version":"1.2.3","arch":"x86_64","build_id":"","soname":"libc.so","sets":[[0]],"functions":{"read":{"set":0}}}`
+	if s, err := Parse([]byte(v1), "v1.json"); err != nil || s.Cancellation != nil || s.Version != 1 {
+		t.Errorf("version 1: %v %+v", err, s)
+	}
+	bad := `{"format":"kcfm-libc-summary","version":1,"libc":"musl","libc_version":"1.2.3","arch":"x86_64","build_id":"","soname":"libc.so","sets":[[0]],"functions":{"read":{"set":0,"fatal_path":true}}}`
+	if _, err := Parse([]byte(bad), "v1.json"); err == nil {
+		t.Error("version 1 with fatal_path accepted")
 	}
 	// numbers outside the table, unsorted sets
 	for _, sets := range []string{`[[999999]]`, `[[-1]]`, `[[2, 1]]`, `[[1, 1]]`} {

@@ -17,7 +17,25 @@ func main() {
 	archF := flag.String("arch", "", "architecture of the library: x86_64 or aarch64")
 	libcF := flag.String("libc", "", "expected libc: glibc or musl (default: detected)")
 	out := flag.String("o", "", "output file")
+	explain := flag.String("explain", "", "instead of writing a summary: explain why this function has -syscall")
+	sysF := flag.String("syscall", "", "with -explain: syscall name, unknown or dlopen")
+	symF := flag.String("symbols", "", "with -explain: detached debug file naming internal code")
 	flag.Parse()
+	if *explain != "" && flag.NArg() == 1 {
+		arch, err := sysnum.ParseArch(*archF)
+		if err != nil {
+			fail(err)
+		}
+		ex, err := libcsum.Explain(flag.Arg(0), arch, *explain, *sysF, *symF)
+		if err != nil {
+			fail(err)
+		}
+		fmt.Printf("%s -> %s:\n", ex.Function, ex.What)
+		for _, s := range ex.Steps {
+			fmt.Printf("  %s\n", s)
+		}
+		return
+	}
 	if flag.NArg() != 1 || *out == "" || *archF == "" {
 		fmt.Fprintln(os.Stderr, "usage: gen -arch ARCH [-libc glibc|musl] -o OUT LIBC.so")
 		os.Exit(2)

@@ -42,6 +42,8 @@
 #include <ctype.h>
 #include <semaphore.h>
 #include <sys/random.h>
+#include <poll.h>
+#include <sched.h>
 
 #define MARK_BASE 0x10000L
 
@@ -357,6 +359,30 @@ int main(int argc, char **argv) {
 	CALL("sem_wait", sem_wait(&sem));
 	CALL("sem_post", sem_post(&sem));
 	CALL("sem_destroy", sem_destroy(&sem));
+	/* credentials after a thread existed: glibc's setxid broadcast */
+	n = getuid();
+	CALL("setuid", setuid(n));
+	n = getgid();
+	CALL("setgid", setgid(n));
+	CALL("pthread_mutex_trylock", pthread_mutex_trylock(&mu));
+	CALL("pthread_mutex_unlock", pthread_mutex_unlock(&mu));
+	CALL("pthread_sigmask", pthread_sigmask(SIG_BLOCK, NULL, &set));
+	/* more strings, formatting, time */
+	snprintf(buf, sizeof buf, "a b,c");
+	CALL("strtok", s = strtok(buf, " "));
+	CALL("memmem", p = memmem(path, strlen(path), "/", 1));
+	CALL("strnlen", n = strnlen(path, 3));
+	CALL("stpcpy", s = stpcpy(buf, "x"));
+	CALL("asprintf", n = asprintf(&s, "%d %s", 42, "x"));
+	CALL("free", free(s));
+	CALL("dprintf", dprintf(2, "%s", ""));
+	CALL("isatty", n = isatty(0));
+	CALL("getpagesize", n = getpagesize());
+	CALL("sched_yield", sched_yield());
+	CALL("poll", poll(NULL, 0, 0));
+	CALL("ctime_r", s = ctime_r(&t, buf));
+	CALL("gmtime", gmtime(&t));
+	CALL("localtime", localtime(&t));
 	/* misc */
 	CALL("qsort", qsort(arr, 64, sizeof arr[0], cmp_int));
 	n = 17;

@@ -138,4 +138,88 @@ passes_local_cb:
 no_syscalls:
 	add x0, x0, #1
 	ret
+
+/* rule noreturn */
+	.type dies, %function
+dies:
+	mov x8, #93
+	svc #0
+	brk #0
+	.globl calls_dies
+	.type calls_dies, %function
+calls_dies:
+	cbz x0, 1f
+	ret
+1:	bl dies
+	.globl after_dies
+	.type after_dies, %function
+after_dies:
+	mov x8, #172
+	svc #0
+	ret
+
+/* a call that ends an FDE */
+	.type may_return, %function
+may_return:
+	cbz x0, 1f
+	mov x8, #93
+	svc #0
+1:	ret
+	.globl fde_end
+	.type fde_end, %function
+fde_end:
+	.cfi_startproc
+	bl may_return
+	.cfi_endproc
+	.globl after_fde
+	.type after_fde, %function
+after_fde:
+	mov x8, #173
+	svc #0
+	ret
+
+/* a callback argument spilled to the stack across a call */
+	.globl spill_run
+	.type spill_run, %function
+spill_run:
+	stp x29, x30, [sp, #-32]!
+	str x0, [sp, #16]
+	bl no_syscalls
+	ldr x1, [sp, #16]
+	blr x1
+	ldp x29, x30, [sp], #32
+	ret
+	.globl passes_spilled_cb
+	.type passes_spilled_cb, %function
+passes_spilled_cb:
+	adrp x0, local_cb
+	add x0, x0, :lo12:local_cb
+	b spill_run
+
+/* a call through a read-only table (RELRO) */
+	.globl table_call
+	.type table_call, %function
+table_call:
+	stp x29, x30, [sp, #-16]!
+	adrp x1, ro_table
+	add x1, x1, :lo12:ro_table
+	ldr x2, [x1]
+	blr x2
+	ldp x29, x30, [sp], #16
+	ret
+	.section .data.rel.ro,"aw"
+	.p2align 3
+ro_table:
+	.quad impl_a
+	.text
+
+/* a call through a pointer of the dynamic loader's data */
+	.globl rtld_call
+	.type rtld_call, %function
+rtld_call:
+	adrp x0, :got:_rtld_global_ro
+	ldr x0, [x0, :got_lo12:_rtld_global_ro]
+	ldr x1, [x0, #16]
+	br x1
+
 	.section .note.GNU-stack,"",%progbits

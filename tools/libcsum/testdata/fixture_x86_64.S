@@ -136,4 +136,117 @@ passes_local_cb:
 no_syscalls:
 	lea 1(%rdi), %rax
 	ret
+
+/* rule noreturn: no fall-through after a call of a function that never
+ * returns (after_dies follows calls_dies in memory) */
+	.type dies, @function
+dies:
+	mov $60, %eax
+	syscall
+	hlt
+	.globl calls_dies
+	.type calls_dies, @function
+calls_dies:
+	test %rdi, %rdi
+	je 1f
+	ret
+1:	call dies
+	.globl after_dies
+	.type after_dies, @function
+after_dies:
+	mov $39, %eax
+	syscall
+	ret
+
+/* a call that ends an FDE: the compiler emitted no return path */
+	.type may_return, @function
+may_return:
+	test %rdi, %rdi
+	je 1f
+	mov $60, %eax
+	syscall
+1:	ret
+	.globl fde_end
+	.type fde_end, @function
+fde_end:
+	.cfi_startproc
+	call may_return
+	.cfi_endproc
+	.globl after_fde
+	.type after_fde, @function
+after_fde:
+	mov $110, %eax
+	syscall
+	ret
+
+/* a gcc-style jump table: exactly its three cases */
+	.globl jt_switch
+	.type jt_switch, @function
+jt_switch:
+	cmp $2, %edi
+	ja 9f
+	mov %edi, %edi
+	lea jt_table(%rip), %rdx
+	movslq (%rdx,%rdi,4), %rax
+	add %rdx, %rax
+	jmp *%rax
+1:	mov $102, %eax
+	syscall
+	ret
+2:	mov $107, %eax
+	syscall
+	ret
+3:	mov $39, %eax
+	syscall
+	ret
+9:	xor %eax, %eax
+	ret
+	.section .rodata
+	.p2align 2
+jt_table:
+	.long 1b - jt_table
+	.long 2b - jt_table
+	.long 3b - jt_table
+	.text
+
+/* a callback argument spilled to the stack across a call */
+	.globl spill_run
+	.type spill_run, @function
+spill_run:
+	sub $24, %rsp
+	mov %rdi, 8(%rsp)
+	call no_syscalls
+	mov 8(%rsp), %rax
+	call *%rax
+	add $24, %rsp
+	ret
+	.globl passes_spilled_cb
+	.type passes_spilled_cb, @function
+passes_spilled_cb:
+	lea local_cb(%rip), %rdi
+	jmp spill_run
+
+/* a call through a read-only table (RELRO): the table's functions */
+	.globl table_call
+	.type table_call, @function
+table_call:
+	push %rbx
+	lea ro_table(%rip), %rbx
+	call *(%rbx)
+	pop %rbx
+	ret
+	.section .data.rel.ro,"aw"
+	.p2align 3
+ro_table:
+	.quad impl_a
+	.text
+
+/* a call through a pointer of the dynamic loader's data */
+	.globl rtld_call
+	.type rtld_call, @function
+rtld_call:
+	mov _rtld_global_ro@GOTPCREL(%rip), %rax
+	mov 16(%rax), %rax
+	jmp *%rax
+
 	.section .note.GNU-stack,"",@progbits
