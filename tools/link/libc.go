@@ -2,46 +2,72 @@ package link
 
 import (
 	"fmt"
-	"sort"
 
+	"github.com/kcfm-linux/kcfm/internal/model"
 	"github.com/kcfm-linux/kcfm/tools/libcsum"
 )
 
-// LibcSummaries adapts a libc summary (tools/libcsum) to Summaries.
-// Functions that can reach a syscall whose number the binary analysis could
-// not determine, and the syscall() wrapper called with a non-constant
-// number, are given every syscall the libc can make.
+// LibcSummaries adapts a libc summary (tools/libcsum) to Summaries. Each
+// function gets what it can do in this program (libcsum.Summary.Effective
+// with Opts): its normal syscalls, the thread cancellation path if it is a
+// cancellation point and the program can cancel threads, the crash paths'
+// dying set if it can crash. Functions that can reach a syscall whose
+// number the binary analysis could not determine, and the syscall()
+// wrapper called with a non-constant number, are given every syscall the
+// libc can make.
 type LibcSummaries struct {
-	S   *libcsum.Summary
-	all []int
+	S    *libcsum.Summary
+	Opts libcsum.EffectiveOptions
+	all  []int
 }
 
-// FromLibc wraps a summary.
+// FromLibc wraps a summary without knowing the program: cancellation
+// points get the cancellation path (sound for a program that cancels
+// threads, imprecise for the others: prefer FromLibcFor).
 func FromLibc(s *libcsum.Summary) *LibcSummaries {
-	set := map[int]bool{}
-	for _, f := range s.Functions {
-		for _, nr := range f.Syscalls {
-			set[nr] = true
+	return &LibcSummaries{S: s, Opts: libcsum.EffectiveOptions{Cancellation: s.Cancellation != nil}, all: s.AllSyscalls()}
+}
+
+// FromLibcFor wraps a summary for the program made of units and libs:
+// the cancellation path is added only if the program can cancel threads
+// (it calls or takes the address of one of the summary's CancelTriggers,
+// pthread_cancel).
+func FromLibcFor(s *libcsum.Summary, units []*model.TUGraph, libs []*model.LibGraph) *LibcSummaries {
+	var names []string
+	add := func(u *model.TUGraph) {
+		for _, l := range u.Labels {
+			if l.Kind == model.Call {
+				names = append(names, l.Name)
+			}
+		}
+		for _, r := range u.AddressTaken {
+			names = append(names, r.Linkage)
+		}
+		for _, c := range u.Callbacks {
+			names = append(names, c.Linkage)
 		}
 	}
-	l := &LibcSummaries{S: s}
-	for nr := range set {
-		l.all = append(l.all, nr)
+	for _, u := range units {
+		add(u)
 	}
-	sort.Ints(l.all)
-	return l
+	for _, lib := range libs {
+		for i := range lib.Units {
+			add(&lib.Units[i])
+		}
+	}
+	return &LibcSummaries{S: s, Opts: libcsum.EffectiveOptions{Cancellation: s.UsesCancellation(names)}, all: s.AllSyscalls()}
 }
 
 // Lookup implements Summaries.
 func (l *LibcSummaries) Lookup(fn string) ([]int, bool) {
-	f, ok := l.S.Lookup(fn)
+	e, ok := l.S.Effective(fn, l.Opts)
 	if !ok {
 		return nil, false
 	}
-	if f.UnknownSyscall || f.NrArg > 0 {
+	if e.UnknownSyscall || e.NrArg > 0 {
 		return l.all, true
 	}
-	return f.Syscalls, true
+	return e.Syscalls, true
 }
 
 // All implements Summaries.
