@@ -42,6 +42,18 @@ summaries of Debian 12's glibc and musl for x86_64 and aarch64.`,
 				},
 				Action: libcShow,
 			},
+			{
+				Name:      "explain",
+				Usage:     "show why a function's summary contains a syscall (a shortest call path inside the libc)",
+				ArgsUsage: "LIBC.so",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "arch", Usage: "architecture of the library (default: the host's)"},
+					&cli.StringFlag{Name: "function", Aliases: []string{"f"}, Required: true, Usage: "exported function, 0xADDRESS, <fatal> or <cancellation>"},
+					&cli.StringFlag{Name: "syscall", Aliases: []string{"s"}, Required: true, Usage: "syscall name, 'unknown' (unknown number) or 'dlopen' (loads code)"},
+					&cli.StringFlag{Name: "symbols", Usage: "ELF file with a full symbol table of the same build (detached debug file), to name internal code"},
+				},
+				Action: libcExplain,
+			},
 		},
 	})
 }
@@ -75,6 +87,28 @@ func libcGenerate(c *cli.Context) error {
 		err = os.WriteFile(out, data, 0o644)
 	}
 	return err
+}
+
+func libcExplain(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return fmt.Errorf("libc explain: want one LIBC.so argument, got %d", c.NArg())
+	}
+	arch := sysnum.Host()
+	if a := c.String("arch"); a != "" {
+		var err error
+		if arch, err = sysnum.ParseArch(a); err != nil {
+			return fmt.Errorf("libc explain: --arch: %w", err)
+		}
+	}
+	ex, err := libcsum.Explain(c.Args().First(), arch, c.String("function"), c.String("syscall"), c.String("symbols"))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "%s -> %s:\n", ex.Function, ex.What)
+	for _, s := range ex.Steps {
+		fmt.Fprintf(c.App.Writer, "  %s\n", s)
+	}
+	return nil
 }
 
 func libcShow(c *cli.Context) error {
@@ -115,6 +149,17 @@ func printSummary(w io.Writer, s *libcsum.Summary, only string) error {
 		printFunc(w, arch, only, f)
 		return nil
 	}
+	for _, p := range []struct {
+		name string
+		f    *libcsum.Func
+	}{{"<cancellation path>", s.Cancellation}, {"<crash paths>", s.Fatal}, {"<dying set>", s.Dying}} {
+		if p.f != nil {
+			printFunc(w, arch, p.name, *p.f)
+		}
+	}
+	if len(s.CancelTriggers) > 0 {
+		fmt.Fprintf(w, "cancellation triggers: %s\n", strings.Join(s.CancelTriggers, " "))
+	}
 	for n := range s.Functions {
 		names = append(names, n)
 	}
@@ -135,6 +180,12 @@ func printFunc(w io.Writer, arch sysnum.Arch, name string, f libcsum.Func) {
 	}
 	if f.NrArg > 0 {
 		flags = append(flags, fmt.Sprintf("nr-from-arg%d", f.NrArg))
+	}
+	if f.Cancellation {
+		flags = append(flags, "cancellation-point")
+	}
+	if f.Fatal {
+		flags = append(flags, "crash-path")
 	}
 	fl := ""
 	if len(flags) > 0 {
