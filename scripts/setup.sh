@@ -18,6 +18,8 @@ PKGS=(
   qemu-system-arm qemu-system-x86
   # images: cross-check of our initramfs writer (tools/image/initramfs tests)
   cpio
+  # libc summaries: glibc's debug symbols name internal code in rule checks (tools/libcsum)
+  libc6-dbg
 )
 
 SUDO=""
