@@ -81,7 +81,7 @@ type Model struct {
 // a thread (claiming a ring slot in a new thread or a forked child, waiting
 // on a full ring); they are accepted everywhere. None of them is in the
 // default sensitive set.
-var RuntimeSyscalls = []string{"gettid", "getpid", "sched_yield", "nanosleep", "clock_nanosleep"}
+var RuntimeSyscalls = []string{"gettid", "getpid", "getppid", "sched_yield", "nanosleep", "clock_nanosleep"}
 
 // escapeFlags mark functions that library code may call back.
 const escapeFlags = model.FnAddressTaken | model.FnSyncCallback | model.FnThreadStart | model.FnSignalHandler | model.FnExitHandler | model.FnCtor

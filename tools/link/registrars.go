@@ -74,5 +74,5 @@ var loaderSyscalls = []string{
 	"rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "futex", "getpid", "gettid",
 	"exit", "exit_group", "write", "writev", "lseek", "ioctl", "clock_gettime", "clock_nanosleep",
 	"sched_getaffinity", "sched_yield", "membarrier", "getuid", "geteuid", "getgid", "getegid",
-	"nanosleep", "restart_syscall",
+	"nanosleep", "restart_syscall", "getppid", // getppid: the runtime library's fork handler
 }

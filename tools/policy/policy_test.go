@@ -54,8 +54,8 @@ func TestComputeSensitiveSet(t *testing.T) {
 	if a := p.Action(nr("read"), args); a != ActAllow {
 		t.Errorf("read: %s", a)
 	}
-	if a := p.Action(nr("getppid"), args); a != ActKill {
-		t.Errorf("getppid (not in the signature): %s", a)
+	if a := p.Action(nr("getpgrp"), args); a != ActKill {
+		t.Errorf("getpgrp (not in the signature): %s", a)
 	}
 	args[2] = 0 // O_RDONLY
 	if a := p.Action(nr("openat"), args); a != ActAllow {
@@ -225,7 +225,7 @@ func TestParseAuditErrors(t *testing.T) {
 		{"default_action: kill-process", "default_action: kill-process\nerrno: 3", "errno is only meaningful"},
 		{"allowed: [", "allowed: [frobnicate, ", `"frobnicate" is not a syscall of x86_64`},
 		{"allowed: [", "allowed: [read, ", "read listed twice"},
-		{"  - syscall: execve", "  - syscall: getppid", "rule for getppid, which is not in allowed"},
+		{"  - syscall: execve", "  - syscall: getpgrp", "rule for getpgrp, which is not in allowed"},
 		{"  - syscall: execve", "  - syscall: openat", "openat has two rules"},
 		{"op: any-set", "op: sometimes", `op "sometimes"`},
 		{"entity: netd", "entity: net d", "not a PSL process class name"},

@@ -87,7 +87,7 @@ int main(int argc, char **argv) {
 }
 `
 
-// badC is benignC plus one syscall its signature does not have (getppid).
+// badC is benignC plus one syscall its signature does not have (getpgrp).
 const badC = `
 #include <errno.h>
 #include <fcntl.h>
@@ -111,8 +111,8 @@ int main(int argc, char **argv) {
 	munmap(p, 4096);
 	write(1, "ok\n", 3);
 	errno = 0;
-	long r = syscall(SYS_getppid); /* the getppid() wrapper never sets errno */
-	int len = snprintf(buf, sizeof buf, "getppid=%ld errno=%d\n", r < 0 ? -1L : 1L, errno);
+	long r = syscall(SYS_getpgrp); /* the getpgrp() wrapper never sets errno */
+	int len = snprintf(buf, sizeof buf, "getpgrp=%ld errno=%d\n", r < 0 ? -1L : 1L, errno);
 	write(1, buf, len);
 	return 0;
 }
@@ -261,18 +261,18 @@ func TestSeccompProfileConfinesRealPrograms(t *testing.T) {
 		installFilter(t, p, OCIOptions{}, filter)
 		r := runConfined(t, loader, filter, bad, bad)
 		if !r.status.Signaled() || r.status.Signal() != syscall.SIGSYS {
-			t.Fatalf("getppid outside the allowlist: status %v, stdout %q; want death by SIGSYS", r.status, r.stdout)
+			t.Fatalf("getpgrp outside the allowlist: status %v, stdout %q; want death by SIGSYS", r.status, r.stdout)
 		}
 		if r.stdout != "ok\n" {
-			t.Errorf("the program should have run up to getppid: stdout %q", r.stdout)
+			t.Errorf("the program should have run up to getpgrp: stdout %q", r.stdout)
 		}
 	})
 	t.Run("syscall outside the signature fails with errno", func(t *testing.T) {
 		p := mustCompute(t, sig, Options{DefaultAction: ActErrno})
 		installFilter(t, p, OCIOptions{}, filter)
 		r := runConfined(t, loader, filter, bad, bad)
-		if !r.status.Exited() || r.status.ExitStatus() != 0 || !strings.Contains(r.stdout, "getppid=-1 errno=1\n") {
-			t.Fatalf("status %v, stdout %q; want getppid refused with EPERM", r.status, r.stdout)
+		if !r.status.Exited() || r.status.ExitStatus() != 0 || !strings.Contains(r.stdout, "getpgrp=-1 errno=1\n") {
+			t.Fatalf("status %v, stdout %q; want getpgrp refused with EPERM", r.status, r.stdout)
 		}
 	})
 	t.Run("conditions of the checked syscalls", func(t *testing.T) {

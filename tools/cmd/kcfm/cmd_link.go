@@ -117,7 +117,7 @@ func linkAction(c *cli.Context) error {
 	}
 	sig, rep, err := link.Link(tus, libs, link.Options{
 		Arch: arch, Entry: c.String("entry"), Program: c.String("program"),
-		Summaries: link.FromLibc(sum), Strict: c.Bool("strict"), NoNarrowing: c.Bool("no-narrowing"),
+		Summaries: link.FromLibcFor(sum, tus, libs), Strict: c.Bool("strict"), NoNarrowing: c.Bool("no-narrowing"),
 	})
 	if rep != nil && !c.Bool("quiet") {
 		for _, w := range rep.Warnings {
