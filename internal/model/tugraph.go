@@ -290,14 +290,9 @@ func peekFormat(data []byte) (string, error) {
 
 // DecodeTU parses and validates a TU graph.
 func DecodeTU(data []byte) (*TUGraph, error) {
-	if len(data) > MaxGraphBytes {
-		return nil, fmt.Errorf("graph file too large (%d bytes)", len(data))
-	}
 	var g TUGraph
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&g); err != nil {
-		return nil, jsonError(data, err)
+	if err := decodeStrict(data, &g); err != nil {
+		return nil, err
 	}
 	if err := g.Validate(); err != nil {
 		return nil, err
@@ -307,19 +302,28 @@ func DecodeTU(data []byte) (*TUGraph, error) {
 
 // DecodeLib parses and validates a library graph.
 func DecodeLib(data []byte) (*LibGraph, error) {
-	if len(data) > MaxGraphBytes {
-		return nil, fmt.Errorf("graph file too large (%d bytes)", len(data))
-	}
 	var g LibGraph
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&g); err != nil {
-		return nil, jsonError(data, err)
+	if err := decodeStrict(data, &g); err != nil {
+		return nil, err
 	}
 	if err := g.Validate(); err != nil {
 		return nil, err
 	}
 	return &g, nil
+}
+
+// decodeStrict decodes one bounded JSON document, rejecting unknown
+// members, with line numbers in errors.
+func decodeStrict(data []byte, v any) error {
+	if len(data) > MaxGraphBytes {
+		return fmt.Errorf("graph file too large (%d bytes)", len(data))
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(data, err)
+	}
+	return nil
 }
 
 // jsonError adds a line number to JSON syntax/type errors.

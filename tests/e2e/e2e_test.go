@@ -165,20 +165,7 @@ func rtObject(t *testing.T, dir string) string {
 }
 
 func TestCProgramWithLibraries(t *testing.T) {
-	dir := t.TempDir()
-	src := filepath.Join(root, "tests/e2e/testdata/c")
-	inc := "-I" + src
-	rt := rtObject(t, dir)
-	// static library "store" and shared library "fmt", instrumented.
-	run(t, dir, "cc", "-O1", "-finstrument-functions", inc, "-c", filepath.Join(src, "store.c"), "-o", "store.o")
-	run(t, dir, "ar", "rcs", "libstore.a", "store.o")
-	run(t, dir, "cc", "-O1", "-fPIC", "-shared", "-finstrument-functions", inc, filepath.Join(src, "fmt.c"), "-o", "libfmt.so")
-	run(t, dir, "cc", "-O1", "-finstrument-functions", inc, filepath.Join(src, "main.c"), filepath.Join(src, "worker.c"),
-		"libstore.a", "-L.", "-lfmt", rt, "-lpthread", "-Wl,-rpath,"+dir, "-o", "prog")
-	run(t, dir, kcfm, "link", "--lib", "store", "--kind", "static", "-o", "store.kcfmlib", graph(t, dir, filepath.Join(src, "store.c"), inc))
-	run(t, dir, kcfm, "link", "--lib", "fmt", "--kind", "shared", "-o", "fmt.kcfmlib", graph(t, dir, filepath.Join(src, "fmt.c"), inc))
-	run(t, dir, kcfm, "link", "--quiet", "-o", "prog.kcfm", graph(t, dir, filepath.Join(src, "main.c"), inc), graph(t, dir, filepath.Join(src, "worker.c"), inc), "store.kcfmlib", "fmt.kcfmlib")
-
+	dir := buildCProgram(t)
 	out := run(t, dir, kcfm, "record", "-o", "run.trace", "--", "./prog", "--write", filepath.Join(dir, "saved.txt"))
 	for _, want := range []string{"sum: 25", "worker: 2", "signals: 1", "recovered: 1", "child: 0", "goodbye: 0"} {
 		if !strings.Contains(out, want) {
