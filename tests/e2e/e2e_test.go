@@ -51,10 +51,11 @@ func run(t *testing.T, dir string, name string, args ...string) string {
 	return string(out)
 }
 
-// checkTrace runs kcfm check and returns its exit code and output.
-func checkTrace(t *testing.T, dir, sig, tr string) (int, string) {
+// runExit runs a command in dir and returns its exit code and combined
+// output; only a failure to start it fails the test.
+func runExit(t *testing.T, dir, name string, args ...string) (int, string) {
 	t.Helper()
-	cmd := exec.Command(kcfm, "check", sig, tr)
+	cmd := exec.Command(name, args...)
 	cmd.Dir = dir
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -66,6 +67,12 @@ func checkTrace(t *testing.T, dir, sig, tr string) (int, string) {
 		t.Fatal(err)
 	}
 	return 0, out.String()
+}
+
+// checkTrace runs kcfm check and returns its exit code and output.
+func checkTrace(t *testing.T, dir, sig, tr string) (int, string) {
+	t.Helper()
+	return runExit(t, dir, kcfm, "check", sig, tr)
 }
 
 type event map[string]any

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/binary"
 	"os"
 	"os/exec"
@@ -19,19 +18,9 @@ func kcfmRun(t *testing.T, dir, mode string, args ...string) (int, string, strin
 	inc := filepath.Join(dir, "incidents-"+mode+".jsonl")
 	os.Remove(inc)
 	full := append([]string{"run", "--restarts", "0", "--mode", mode, "--incidents", inc, "--"}, args...)
-	cmd := exec.Command(kcfm, full...)
-	cmd.Dir = dir
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
+	code, out := runExit(t, dir, kcfm, full...)
 	data, _ := os.ReadFile(inc)
-	return code, out.String(), string(data)
+	return code, out, string(data)
 }
 
 // buildCProgram builds the benign C program of TestCProgramWithLibraries
