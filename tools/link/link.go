@@ -51,6 +51,9 @@ type Report struct {
 	NarrowedCalls    int // icall edges narrowed by slot stores
 	VirtualCalls     int
 	VirtualTargets   int
+	// Silent counts the functions left out of the signature because they
+	// make no call and no syscall (model.TUGraph.Silent).
+	Silent int
 }
 
 // AvgIndirectTargets is the average number of targets per indirect call.
@@ -205,11 +208,29 @@ func (l *linker) file(path string) int32 {
 }
 
 func (l *linker) collect() {
+	// Silent functions (model.TUGraph.Silent) get no id: a call of one is
+	// an empty step and they are not in the signature. A function defined
+	// in several TUs (a static function of a header) is silent when any of
+	// its TUs found it silent, as that TU's compile may have left it
+	// uninstrumented; instrumented copies pass the checker transparently.
+	silent := map[string]bool{}
+	for _, u := range l.units {
+		for i, s := range u.Silent() {
+			if s {
+				silent[u.Functions[i].USR] = true
+			}
+		}
+	}
 	for _, u := range l.units {
 		for i := range u.Functions {
 			f := &u.Functions[i]
 			if _, dup := l.byUSR[f.USR]; dup {
 				continue // inline/template definitions seen in several TUs
+			}
+			if silent[f.USR] {
+				l.byUSR[f.USR] = &fnInfo{id: -1, unit: u, fn: f}
+				l.rep.Silent++
+				continue
 			}
 			fi := &fnInfo{id: int32(len(l.fns)), unit: u, fn: f}
 			l.fns = append(l.fns, fi)
@@ -231,7 +252,9 @@ func (l *linker) collect() {
 		for _, r := range u.AddressTaken {
 			if fi := l.resolve(r.USR, r.Linkage); fi != nil {
 				l.addrTaken[fi.fn.USR] = r.Type
-				l.flags[fi.id] |= model.FnAddressTaken
+				if fi.id >= 0 {
+					l.flags[fi.id] |= model.FnAddressTaken
+				}
 			} else if r.Linkage != "" {
 				l.extAddr[r.Linkage] = r.Type
 			}
@@ -240,6 +263,9 @@ func (l *linker) collect() {
 			fi := l.resolve(c.USR, c.Linkage)
 			if fi == nil {
 				continue // a library function passed as callback: its syscalls are in the registrar's loop via extAddr
+			}
+			if fi.id < 0 {
+				continue // silent: no event when it is called back
 			}
 			kind := registrars[c.Registrar]
 			l.flags[fi.id] |= kindFlag(kind) | model.FnAddressTaken
@@ -268,18 +294,18 @@ func (l *linker) collect() {
 					l.overriders[o] = appendStr(l.overriders[o], m.USR)
 				}
 				// Virtual methods are reachable through vtables from library code.
-				if fi := l.byUSR[m.USR]; fi != nil {
+				if fi := l.byUSR[m.USR]; fi != nil && fi.id >= 0 {
 					l.flags[fi.id] |= model.FnAddressTaken
 				}
 			}
 		}
 		for _, c := range u.Ctors {
-			if fi := l.byUSR[c]; fi != nil {
+			if fi := l.byUSR[c]; fi != nil && fi.id >= 0 {
 				l.flags[fi.id] |= model.FnCtor
 			}
 		}
 		for _, c := range u.Dtors {
-			if fi := l.byUSR[c]; fi != nil {
+			if fi := l.byUSR[c]; fi != nil && fi.id >= 0 {
 				l.flags[fi.id] |= model.FnExitHandler
 				l.exitFns = appendID(l.exitFns, fi.id)
 			}
@@ -336,6 +362,15 @@ func (l *linker) expand(f *fnInfo) (model.SigFunction, error) {
 		l.sites = append(l.sites, model.SigSite{File: l.file(file), Line: loc.Line, Col: loc.Col})
 		return int32(len(l.sites) - 1)
 	}
+	// call adds the event of calling function id; a silent function
+	// (id < 0) makes none.
+	call := func(from, to int, id int32, si int32) {
+		if id < 0 {
+			b.Epsilon(from, to)
+			return
+		}
+		b.Edge(from, to, automaton.Label(callBase+int(id)), si)
+	}
 	for s, st := range fn.Automaton.States {
 		b.Mark(s, st.Flags)
 		for _, e := range st.Edges {
@@ -347,12 +382,12 @@ func (l *linker) expand(f *fnInfo) (model.SigFunction, error) {
 				b.Edge(s, to, automaton.Label(lbl.Nr), si)
 			case model.Call:
 				if callee := l.resolve(lbl.Target, lbl.Name); callee != nil {
-					b.Edge(s, to, automaton.Label(callBase+int(callee.id)), si)
+					call(s, to, callee.id, si)
 				} else if ids := l.dependent(lbl); len(ids) > 0 {
 					// A call in a template recorded by name: any function
 					// or method of that name.
 					for _, id := range ids {
-						b.Edge(s, to, automaton.Label(callBase+int(id)), si)
+						call(s, to, id, si)
 					}
 				} else {
 					l.external(b, s, to, lbl.Name, fn.Name, si)
@@ -362,7 +397,7 @@ func (l *linker) expand(f *fnInfo) (model.SigFunction, error) {
 				l.rep.IndirectCalls++
 				l.rep.IndirectTargets += len(targets) + len(ext)
 				for _, t := range targets {
-					b.Edge(s, to, automaton.Label(callBase+int(t)), si)
+					call(s, to, t, si)
 				}
 				for _, name := range ext {
 					l.external(b, s, to, name, fn.Name, si)
@@ -376,7 +411,7 @@ func (l *linker) expand(f *fnInfo) (model.SigFunction, error) {
 					l.external(b, s, to, lbl.Name, fn.Name, si)
 				}
 				for _, t := range targets {
-					b.Edge(s, to, automaton.Label(callBase+int(t)), si)
+					call(s, to, t, si)
 				}
 			default:
 				return model.SigFunction{}, fmt.Errorf("link: %s: unknown label kind %q", fn.Name, lbl.Kind)
