@@ -64,7 +64,9 @@ halting: halt
 		},
 		func(g *model.TUGraph) { g.Ctors = append(g.Ctors, "c:@F@eq") },
 		func(g *model.TUGraph) { g.Dtors = append(g.Dtors, "c:@F@eq") },
-		func(g *model.TUGraph) { g.SlotStores = append(g.SlotStores, model.SlotStore{Slot: "s", USR: "c:@F@eq"}) },
+		func(g *model.TUGraph) {
+			g.SlotStores = append(g.SlotStores, model.SlotStore{Slot: "s", USR: "c:@F@eq"})
+		},
 		func(g *model.TUGraph) { g.Functions[1].NoReturn = true },
 		func(g *model.TUGraph) { g.Functions[1].Kind = "method" },
 	} {
