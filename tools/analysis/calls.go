@@ -418,13 +418,7 @@ func (w *walker) fnTypeUncached(t clang.Type) string {
 }
 
 // isFnPtr reports whether a type is a pointer to a function.
-func isFnPtr(t clang.Type) bool {
-	t = t.Canonical()
-	if t.Kind() != clang.TypePointer && t.Kind() != clang.TypeBlockPointer {
-		return false
-	}
-	return t.Pointee().Canonical().IsFunction()
-}
+func isFnPtr(t clang.Type) bool { return t.IsFunctionPointer() }
 
 // slotOf names the slot a variable, parameter or field is (cached).
 func (w *walker) slotOf(r clang.Cursor) string {

@@ -26,6 +26,9 @@ func (w *walker) facts() {
 			if w.isCallee[i] {
 				continue
 			}
+			if k, ok := t.n[i].RefKind(); ok && !isFunctionLike(k) {
+				continue // the common case, without a cgo call
+			}
 			c := t.cur(i)
 			r := c.Referenced()
 			if isFunctionLike(r.Kind()) {
@@ -266,7 +269,13 @@ func (w *walker) assignment(i int32) {
 		return
 	}
 	r := t.next[l]
-	if !w.isSlotShape(l) || !isFnPtr(t.cur(i).Type()) || !isFnPtr(t.cur(l).Type()) {
+	if !w.isSlotShape(l) {
+		return
+	}
+	if fp, ok := t.n[i].FnPtrType(); ok && !fp || !ok && !isFnPtr(t.cur(i).Type()) {
+		return
+	}
+	if !isFnPtr(t.cur(l).Type()) {
 		return
 	}
 	decl, ok := w.slotDecl(l)
@@ -327,8 +336,7 @@ func (w *walker) addressOf(i int32) {
 	if !w.isSlotShape(o) {
 		return
 	}
-	rt := t.cur(i).Type().Canonical()
-	if rt.Kind() != clang.TypePointer || !isFnPtr(rt.Pointee()) || !isFnPtr(t.cur(o).Type()) {
+	if !t.cur(i).Type().IsPointerToFunctionPointer() || !isFnPtr(t.cur(o).Type()) {
 		return
 	}
 	if decl, ok := w.slotDecl(o); ok {

@@ -19,6 +19,34 @@ void fc_buf_free(fc_buf *b) {
 	free(b);
 }
 
+static int is_fnptr(CXType t) {
+	t = clang_getCanonicalType(t);
+	if (t.kind != CXType_Pointer && t.kind != CXType_BlockPointer) return 0;
+	CXType p = clang_getCanonicalType(clang_getPointeeType(t));
+	return p.kind == CXType_FunctionProto || p.kind == CXType_FunctionNoProto;
+}
+
+int fc_is_fnptr(fc_type t) { return is_fnptr(to_cxt(t)); }
+
+int fc_is_ptr_to_fnptr(fc_type t) {
+	CXType x = clang_getCanonicalType(to_cxt(t));
+	if (x.kind != CXType_Pointer) return 0;
+	return is_fnptr(clang_getPointeeType(x));
+}
+
+// aux_of computes fc_node.aux (see bridge.h).
+static int32_t aux_of(CXCursor c) {
+	switch (c.kind) {
+	case CXCursor_DeclRefExpr:
+	case CXCursor_MemberRefExpr:
+		return FC_AUX_REF | (clang_getCursorReferenced(c).kind & FC_AUX_KIND_MASK);
+	case CXCursor_BinaryOperator:
+		return FC_AUX_TYPE | (is_fnptr(clang_getCursorType(c)) ? FC_AUX_FNPTR : 0);
+	default:
+		return 0;
+	}
+}
+
 static int push_node(fc_buf *b, CXCursor c, int32_t parent) {
 	if (b->n == b->cap) {
 		size_t nc = b->cap ? b->cap * 2 : 1024;
@@ -30,7 +58,7 @@ static int push_node(fc_buf *b, CXCursor c, int32_t parent) {
 	fc_node *n = &b->nodes[b->n++];
 	n->cur = from_cx(c);
 	n->parent = parent;
-	n->pad = 0;
+	n->aux = 0;
 	return 1;
 }
 
@@ -63,6 +91,7 @@ static enum CXChildVisitResult collect_visit(CXCursor c, CXCursor parent, CXClie
 	int32_t p = b->stack[b->sn - 1];
 	int32_t self = (int32_t)b->n;
 	if (!push_node(b, c, p) || !push_stack(b, self)) return CXChildVisit_Break;
+	b->nodes[self].aux = aux_of(c);
 	return CXChildVisit_Recurse;
 }
 
@@ -71,6 +100,7 @@ long fc_collect(fc_cur root, fc_buf *b) {
 	b->sn = 0;
 	b->oom = 0;
 	if (!push_node(b, to_cx(root), -1) || !push_stack(b, 0)) return -1;
+	b->nodes[0].aux = aux_of(to_cx(root));
 	clang_visitChildren(to_cx(root), collect_visit, b);
 	return b->oom ? -1 : (long)b->n;
 }

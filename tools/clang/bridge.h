@@ -30,12 +30,23 @@ typedef struct {
 } fc_loc;
 
 // fc_node is one cursor of a flattened subtree: the cursor and the index of
-// its parent in the same array (-1 for the root).
+// its parent in the same array (-1 for the root), and facts computed in C
+// while flattening so that the common queries need no cgo call (aux, see
+// FC_AUX_*; 0 for the nodes it is not computed for).
 typedef struct {
 	fc_cur cur;
 	int32_t parent;
-	int32_t pad;
+	int32_t aux;
 } fc_node;
+
+// aux of DeclRefExpr and MemberRefExpr nodes: FC_AUX_REF | the kind of the
+// referenced cursor (clang_getCursorReferenced; CXCursor_InvalidFile for a
+// null one). aux of BinaryOperator nodes: FC_AUX_TYPE, with FC_AUX_FNPTR
+// when the operator's type is a pointer to a function (fc_is_fnptr).
+#define FC_AUX_KIND_MASK 0xffff
+#define FC_AUX_REF (1 << 16)
+#define FC_AUX_TYPE (1 << 17)
+#define FC_AUX_FNPTR (1 << 18)
 
 // fc_buf is a growable C array of nodes (owned by C, reused across calls).
 typedef struct {
@@ -98,6 +109,10 @@ void fc_extents3(fc_cur a, fc_cur b, fc_cur c, fc_loc *out);
 int fc_loc_in_system_header(fc_cur c);
 int fc_loc_in_main_file(fc_cur c);
 int fc_is_variadic(fc_type t);
+// fc_is_fnptr: the canonical type is a (block) pointer to a function type.
+int fc_is_fnptr(fc_type t);
+// fc_is_ptr_to_fnptr: the canonical type is a pointer to such a pointer.
+int fc_is_ptr_to_fnptr(fc_type t);
 fc_cur fc_var_init(fc_cur c);
 int fc_num_args(fc_cur c);
 fc_cur fc_arg(fc_cur c, unsigned i);

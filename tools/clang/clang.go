@@ -316,10 +316,32 @@ func (b *Buffer) Free() {
 }
 
 // Node is a cursor of a flattened subtree with the index of its parent
-// (-1 for the root).
+// (-1 for the root). aux holds facts computed in C while flattening (see
+// RefKind and FnPtrType).
 type Node struct {
 	Cursor Cursor
 	Parent int32
+	aux    int32
+}
+
+// RefKind is the kind of the cursor a DeclRefExpr or MemberRefExpr node
+// references (Cursor.Referenced().Kind(), InvalidFile when it is null),
+// computed without a cgo call; ok is false for other nodes.
+func (n *Node) RefKind() (k CursorKind, ok bool) {
+	if n.aux&C.FC_AUX_REF == 0 {
+		return 0, false
+	}
+	return CursorKind(n.aux & C.FC_AUX_KIND_MASK), true
+}
+
+// FnPtrType reports whether the type of a BinaryOperator node is a
+// pointer to a function (isFnPtr of Cursor.Type()), computed without a
+// cgo call; ok is false for other nodes.
+func (n *Node) FnPtrType() (fnptr, ok bool) {
+	if n.aux&C.FC_AUX_TYPE == 0 {
+		return false, false
+	}
+	return n.aux&C.FC_AUX_FNPTR != 0, true
 }
 
 // nodes copies n nodes out of the C buffer, appending to dst.
@@ -329,7 +351,7 @@ func (b *Buffer) nodes(dst []Node, n C.long) ([]Node, error) {
 	}
 	src := unsafe.Slice(b.b.nodes, int(n))
 	for i := range src {
-		dst = append(dst, Node{Cursor: Cursor{src[i].cur}, Parent: int32(src[i].parent)})
+		dst = append(dst, Node{Cursor: Cursor{src[i].cur}, Parent: int32(src[i].parent), aux: int32(src[i].aux)})
 	}
 	return dst, nil
 }

@@ -13,6 +13,8 @@ var _ [unsafe.Sizeof(Node{}) - unsafe.Sizeof(C.fc_node{})]struct{}
 var _ [unsafe.Sizeof(C.fc_node{}) - unsafe.Sizeof(Node{})]struct{}
 var _ [unsafe.Offsetof(Node{}.Parent) - unsafe.Offsetof(C.fc_node{}.parent)]struct{}
 var _ [unsafe.Offsetof(C.fc_node{}.parent) - unsafe.Offsetof(Node{}.Parent)]struct{}
+var _ [unsafe.Offsetof(Node{}.aux) - unsafe.Offsetof(C.fc_node{}.aux)]struct{}
+var _ [unsafe.Offsetof(C.fc_node{}.aux) - unsafe.Offsetof(Node{}.aux)]struct{}
 
 // Cursor is a libclang cursor (a copy of its mirror struct; comparable with
 // == only through Equal).
@@ -132,8 +134,16 @@ func (k CursorKind) IsExpr() bool { return k >= FirstExpr && k <= LastExpr }
 // IsStmt reports whether the kind is a statement (not an expression).
 func (k CursorKind) IsStmt() bool { return k >= FirstStmt && k <= LastStmt }
 
-// IsDecl reports whether the kind is a declaration.
-func (k CursorKind) IsDecl() bool { return C.clang_isDeclaration(C.enum_CXCursorKind(k)) != 0 }
+// IsDecl reports whether the kind is a declaration: clang_isDeclaration
+// of libclang-15 (the ranges FirstDecl..LastDecl and
+// FirstExtraDecl..LastExtraDecl), without a cgo call.
+func (k CursorKind) IsDecl() bool {
+	return k >= C.CXCursor_FirstDecl && k <= C.CXCursor_LastDecl ||
+		k >= C.CXCursor_FirstExtraDecl && k <= C.CXCursor_LastExtraDecl
+}
+
+// isDeclC is clang_isDeclaration itself (tests check IsDecl against it).
+func (k CursorKind) isDeclC() bool { return C.clang_isDeclaration(C.enum_CXCursorKind(k)) != 0 }
 
 // IsAttr reports whether the kind is an attribute.
 func (k CursorKind) IsAttr() bool { return k >= FirstAttr && k <= LastAttr }
@@ -153,7 +163,16 @@ func (c Cursor) Key() uintptr {
 	return uintptr(c.c.data[1])
 }
 
-func (c Cursor) IsNull() bool        { return C.fc_is_null(c.c) != 0 }
+// IsNull reports whether c is the null cursor. Like clang_Cursor_isNull
+// (clang_equalCursors with clang_getNullCursor(): kind InvalidFile, data
+// all zero; xdata is not compared), without a cgo call.
+func (c Cursor) IsNull() bool {
+	return c.c.kind == C.CXCursor_InvalidFile && c.c.data[0] == 0 && c.c.data[1] == 0 && c.c.data[2] == 0
+}
+
+// isNullC is clang_Cursor_isNull itself (tests check IsNull against it).
+func (c Cursor) isNullC() bool { return C.fc_is_null(c.c) != 0 }
+
 func (c Cursor) Equal(o Cursor) bool { return C.fc_equal(c.c, o.c) != 0 }
 func (c Cursor) Hash() uint32        { return uint32(C.fc_hash(c.c)) }
 func (c Cursor) Spelling() string    { return str(C.fc_spelling(c.c)) }
@@ -352,6 +371,14 @@ func (t Type) ClassType() Type     { return Type{C.fc_type_class(t.t)} }
 func (t Type) NonReference() Type  { return Type{C.fc_type_nonref(t.t)} }
 func (t Type) Declaration() Cursor { return Cursor{C.fc_type_declaration(t.t)} }
 func (t Type) IsVariadic() bool    { return C.fc_is_variadic(t.t) != 0 }
+
+// IsFunctionPointer reports whether the canonical type is a pointer or
+// block pointer to a function type (one cgo call).
+func (t Type) IsFunctionPointer() bool { return C.fc_is_fnptr(t.t) != 0 }
+
+// IsPointerToFunctionPointer reports whether the canonical type is a
+// pointer to a type for which IsFunctionPointer holds (one cgo call).
+func (t Type) IsPointerToFunctionPointer() bool { return C.fc_is_ptr_to_fnptr(t.t) != 0 }
 func (t Type) IsFunction() bool {
 	k := t.Kind()
 	return k == TypeFunctionProto || k == TypeFunctionNoProto

@@ -1,0 +1,112 @@
+package clang
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// isFnPtrSlow is the Go definition the C-side facts must agree with.
+func isFnPtrSlow(t Type) bool {
+	t = t.Canonical()
+	if t.Kind() != TypePointer && t.Kind() != TypeBlockPointer {
+		return false
+	}
+	return t.Pointee().Canonical().IsFunction()
+}
+
+func TestIsDeclMatchesLibclang(t *testing.T) {
+	for k := CursorKind(0); k < 1000; k++ {
+		if k.IsDecl() != k.isDeclC() {
+			t.Errorf("kind %d (%s): IsDecl %v, clang_isDeclaration %v", k, k.Spelling(), k.IsDecl(), k.isDeclC())
+		}
+	}
+}
+
+// TestCollectFacts checks the facts computed in C while flattening (and
+// the cgo-free IsNull) against the libclang queries they replace, on every
+// node of the analysis test inputs.
+func TestCollectFacts(t *testing.T) {
+	files, err := filepath.Glob("../analysis/testdata/*.c*")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no test inputs: %v", err)
+	}
+	files = append(files, "testdata/sample.c")
+	var refs, ops, fpAssigns int
+	for _, f := range files {
+		var args []string
+		if strings.HasSuffix(f, ".cpp") {
+			args = []string{"-std=c++17"}
+		}
+		_, tu := parse(t, f, args...)
+		b, aux := NewBuffer(), NewBuffer()
+		defer b.Free()
+		defer aux.Free()
+		tops, err := tu.TopLevel(aux, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, top := range tops {
+			nodes, err := top.CollectView(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			copied, err := top.Collect(aux, nil)
+			if err != nil || len(copied) != len(nodes) {
+				t.Fatalf("%s: Collect gave %d nodes (%v), CollectView %d", f, len(copied), err, len(nodes))
+			}
+			for i := range nodes {
+				n := &nodes[i]
+				c := n.Cursor
+				if copied[i] != *n {
+					t.Errorf("%s: node %d: Collect and CollectView differ", f, i)
+				}
+				if c.IsNull() != c.isNullC() {
+					t.Errorf("%s: node %d (%s): IsNull %v, clang_Cursor_isNull %v", f, i, c.Kind().Spelling(), c.IsNull(), c.isNullC())
+				}
+				k, ok := n.RefKind()
+				switch c.Kind() {
+				case DeclRefExpr, MemberRefExpr:
+					r := c.Referenced()
+					if !ok || k != r.Kind() {
+						t.Errorf("%s: node %d (%s %s): RefKind %v %v, Referenced().Kind() %v", f, i, c.Kind().Spelling(), c.Spelling(), k, ok, r.Kind())
+					}
+					if r.IsNull() != r.isNullC() {
+						t.Errorf("%s: node %d: IsNull of the referenced cursor %v, clang_Cursor_isNull %v", f, i, r.IsNull(), r.isNullC())
+					}
+					refs++
+				default:
+					if ok {
+						t.Errorf("%s: node %d (%s): RefKind set", f, i, c.Kind().Spelling())
+					}
+				}
+				fp, ok := n.FnPtrType()
+				switch c.Kind() {
+				case BinaryOperator:
+					if !ok || fp != isFnPtrSlow(c.Type()) {
+						t.Errorf("%s: node %d: FnPtrType %v %v, want %v", f, i, fp, ok, isFnPtrSlow(c.Type()))
+					}
+					ops++
+				default:
+					if ok {
+						t.Errorf("%s: node %d (%s): FnPtrType set", f, i, c.Kind().Spelling())
+					}
+				}
+				if ty := c.Type(); ty.IsFunctionPointer() != isFnPtrSlow(ty) {
+					t.Errorf("%s: node %d: IsFunctionPointer %v, want %v", f, i, ty.IsFunctionPointer(), isFnPtrSlow(ty))
+				} else if fp {
+					fpAssigns++ // counts function-pointer assignments seen
+				}
+				if ty := c.Type().Canonical(); ty.IsPointerToFunctionPointer() != (ty.Kind() == TypePointer && isFnPtrSlow(ty.Pointee())) {
+					t.Errorf("%s: node %d: IsPointerToFunctionPointer %v", f, i, ty.IsPointerToFunctionPointer())
+				}
+			}
+		}
+	}
+	if refs == 0 || ops == 0 || fpAssigns == 0 {
+		t.Errorf("inputs exercise too little: %d references, %d binary operators, %d function-pointer assignments", refs, ops, fpAssigns)
+	}
+	if !NullCursor().IsNull() || !NullCursor().isNullC() {
+		t.Error("NullCursor is not null")
+	}
+}
