@@ -2,8 +2,6 @@ package checker
 
 import (
 	"testing"
-
-	"github.com/kcfm-linux/kcfm/internal/model"
 )
 
 // BenchmarkEnterExit measures one function call event pair (enter +
@@ -28,4 +26,24 @@ func BenchmarkEnterExit(b *testing.B) {
 	}
 }
 
-var _ = model.SigExceptions
+// BenchmarkEvents is BenchmarkEnterExit through the batch entry point
+// (Events, as FlowChecker drains a ring): ns/op is per call pair (4 events).
+func BenchmarkEvents(b *testing.B) {
+	t := &testing.T{}
+	sig, ids := build(t, "main: loop { call f; ext write }; ret\nf: call g; ret\ng: ret", nil)
+	p := New(sig, func(nr int) bool { return nr == nrOpenat }).NewProcess(1)
+	p.Enter(1, ids["main"])
+	f, g := ids["f"], ids["g"]
+	const pairs = 64
+	evs := make([]Event, 0, 4*pairs)
+	for i := 0; i < pairs; i++ {
+		evs = append(evs, Event{Fn: f}, Event{Fn: g}, Event{Fn: g, Exit: true}, Event{Fn: f, Exit: true})
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i += pairs {
+		if n, a := p.Events(1, evs); a != nil || n != len(evs) {
+			b.Fatal(n, a)
+		}
+	}
+}

@@ -12,9 +12,11 @@
 package checker
 
 import (
+	"encoding/binary"
 	"fmt"
 	"sort"
 	"sync"
+	"unsafe"
 
 	"github.com/kcfm-linux/kcfm/internal/automaton"
 	"github.com/kcfm-linux/kcfm/internal/model"
@@ -72,6 +74,12 @@ type Model struct {
 	anywhere [model.MaxSyscallNr + 1]bool
 	escaping []bool
 
+	// Transition cache of step: a canonical state set (a closure, or an
+	// interned merge) is identified by its first element's address.
+	stepCache []stepEntry
+	canon     map[*int32]bool
+	interned  map[string][]int32
+
 	symOnce      sync.Once
 	symIdx       map[symbolKey]int32
 	staticByName map[string]int32 // -1: several static functions share the name
@@ -113,7 +121,8 @@ func New(sig *model.Signature, observed func(nr int) bool) *Model {
 // NewObserving prepares a signature for an event source that reports
 // syscalls as obs says.
 func NewObserving(sig *model.Signature, obs func(nr int) Observation) *Model {
-	m := &Model{Sig: sig, closures: make([][][]int32, len(sig.Functions))}
+	m := &Model{Sig: sig, closures: make([][][]int32, len(sig.Functions)),
+		stepCache: make([]stepEntry, stepCacheSize), canon: map[*int32]bool{}, interned: map[string][]int32{}}
 	if a, err := sysnum.ParseArch(sig.Arch); err == nil {
 		m.table = sysnum.For(a)
 	}
@@ -187,7 +196,43 @@ func (m *Model) closure(fn int32, s int32) []int32 {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	c[s] = out
+	m.canon[&out[0]] = true
 	return out
+}
+
+// stepEntry caches one transition of a canonical state set.
+type stepEntry struct {
+	set  *int32 // &set[0]
+	n    int32
+	fn   int32
+	lbl  model.SigLabel
+	site int32
+	out  []int32
+}
+
+const (
+	stepCacheSize = 1 << 12
+	// maxInterned bounds the interned merged sets (beyond it merges are
+	// recomputed on every step instead of cached).
+	maxInterned = 1 << 18
+)
+
+// intern returns the canonical copy of a merged set of fn.
+func (m *Model) intern(fn int32, set []int32) []int32 {
+	key := make([]byte, 0, 4*(len(set)+1))
+	key = binary.LittleEndian.AppendUint32(key, uint32(fn))
+	for _, x := range set {
+		key = binary.LittleEndian.AppendUint32(key, uint32(x))
+	}
+	if c, ok := m.interned[string(key)]; ok {
+		return c
+	}
+	if len(m.interned) >= maxInterned {
+		return set
+	}
+	m.interned[string(key)] = set
+	m.canon[&set[0]] = true
+	return set
 }
 
 // step returns the closed set of states reached from set by label, and
@@ -195,13 +240,43 @@ func (m *Model) closure(fn int32, s int32) []int32 {
 // the matching ones are found by binary search; the common case (one state,
 // one matching edge) returns the cached closure without allocating.
 func (m *Model) step(fn int32, set []int32, lbl model.SigLabel) ([]int32, int32) {
+	if len(set) == 0 {
+		return nil, -1
+	}
+	key := &set[0]
+	h := (uint(fn)*0x9E3779B1 ^ uint(lbl)*0x85EBCA77 ^ uint(uintptr(unsafe.Pointer(key)))>>3) & (stepCacheSize - 1)
+	e := &m.stepCache[h]
+	if e.set == key && e.n == int32(len(set)) && e.lbl == lbl && e.fn == fn {
+		return e.out, e.site
+	}
+	out, site := m.stepSlow(fn, set, lbl)
+	if len(out) > 1 && !m.canon[&out[0]] {
+		out = m.intern(fn, out)
+	}
+	if m.canon[key] && (len(out) == 0 || m.canon[&out[0]]) {
+		*e = stepEntry{set: key, n: int32(len(set)), fn: fn, lbl: lbl, site: site, out: out}
+	}
+	return out, site
+}
+
+// stepSlow computes step without the cache.
+func (m *Model) stepSlow(fn int32, set []int32, lbl model.SigLabel) ([]int32, int32) {
 	var out []int32
 	site := int32(-1)
 	states := m.Sig.Functions[fn].States
 	shared := false // out aliases a cached closure
 	for _, s := range set {
 		edges := states[s].Edges
-		i := sort.Search(len(edges), func(i int) bool { return edges[i].Label >= lbl })
+		// sort.Search, inlined (this is the checker's hot path)
+		i, hi := 0, len(edges)
+		for i < hi {
+			h := int(uint(i+hi) >> 1)
+			if edges[h].Label < lbl {
+				i = h + 1
+			} else {
+				hi = h
+			}
+		}
 		for ; i < len(edges) && edges[i].Label == lbl; i++ {
 			e := edges[i]
 			if site < 0 {
@@ -345,8 +420,7 @@ func (p *Process) ForkChild(parentTid, childPid int) *Process {
 func cloneStack(s []frame) []frame {
 	out := make([]frame, len(s))
 	for i, f := range s {
-		out[i] = f
-		out[i].states = append([]int32(nil), f.states...)
+		out[i] = f // state sets are never modified in place: shared
 	}
 	return out
 }
@@ -383,7 +457,39 @@ func (p *Process) Enter(tid int, fn int32) *Anomaly {
 	if p.Unmodelled {
 		return nil
 	}
+	return p.enter(tid, p.thread(tid), fn)
+}
+
+// Event is one function event for Events.
+type Event struct {
+	Fn   int32 // function id (Unknown for a function outside the signature)
+	Exit bool  // false: entry, true: return
+}
+
+// Events checks a run of function events of thread tid in order (cheaper
+// than one Enter/Exit each: the thread is looked up once). It returns how
+// many events it checked: all of them, or up to and including the one that
+// raised the returned anomaly.
+func (p *Process) Events(tid int, evs []Event) (int, *Anomaly) {
+	if p.Unmodelled {
+		return len(evs), nil
+	}
 	t := p.thread(tid)
+	for i, e := range evs {
+		var a *Anomaly
+		if e.Exit {
+			a = p.exit(tid, t, e.Fn)
+		} else {
+			a = p.enter(tid, t, e.Fn)
+		}
+		if a != nil {
+			return i + 1, a
+		}
+	}
+	return len(evs), nil
+}
+
+func (p *Process) enter(tid int, t *thread, fn int32) *Anomaly {
 	if fn == unknownFn {
 		t.stack = append(t.stack, frame{fn: unknownFn, site: -1})
 		return nil
@@ -443,7 +549,10 @@ func (p *Process) Exit(tid int, fn int32) *Anomaly {
 	if p.Unmodelled {
 		return nil
 	}
-	t := p.thread(tid)
+	return p.exit(tid, p.thread(tid), fn)
+}
+
+func (p *Process) exit(tid int, t *thread, fn int32) *Anomaly {
 	n := len(t.stack)
 	top := t.stack[n-1]
 	if top.fn == fn && fn != rootProcess && fn != rootThread {

@@ -18,6 +18,7 @@ import (
 	"github.com/kcfm-linux/kcfm/internal/sysnum"
 	"github.com/kcfm-linux/kcfm/runtime/checker"
 	"github.com/kcfm-linux/kcfm/runtime/monitor"
+	"github.com/kcfm-linux/kcfm/runtime/ring"
 	"github.com/kcfm-linux/kcfm/runtime/seccomp"
 	"github.com/kcfm-linux/kcfm/tools/policy"
 	"github.com/kcfm-linux/kcfm/tools/policy/filter"
@@ -111,8 +112,9 @@ type Live struct {
 	arch  sysnum.Arch
 	table *sysnum.Table
 	procs map[int]*proc
-	fork  map[int]bool // syscall numbers that create processes
-	clone int          // clone's number (flags decide thread vs process), -1 if none
+	evs   []checker.Event // FuncBatch's buffer
+	fork  map[int]bool    // syscall numbers that create processes
+	clone int             // clone's number (flags decide thread vs process), -1 if none
 }
 
 type proc struct {
@@ -172,6 +174,44 @@ func (l *Live) Func(pid, tid int, fn, site uint64, exit bool) *monitor.Anomaly {
 		return convert(pr.p.Exit(tid, id))
 	}
 	return convert(pr.p.Enter(tid, id))
+}
+
+// FuncBatch implements monitor.BatchModel: the records of one thread, in
+// ring order, checked in one go. Lost records (events lost to a hook
+// abandoned by siglongjmp: the model has no resynchronisation event, see
+// docs/monitor.md) are skipped.
+func (l *Live) FuncBatch(pid, tid int, recs []ring.Record) (int, *monitor.Anomaly) {
+	pr := l.proc(pid)
+	evs := l.evs[:0]
+	for _, r := range recs {
+		if r.Lost {
+			// Rare: keep the record <-> event numbering simple.
+			return l.funcEach(pr, tid, recs)
+		}
+		evs = append(evs, checker.Event{Fn: pr.sym.Lookup(r.Fn), Exit: r.Exit})
+	}
+	l.evs = evs
+	n, a := pr.p.Events(tid, evs)
+	return n, convert(a)
+}
+
+func (l *Live) funcEach(pr *proc, tid int, recs []ring.Record) (int, *monitor.Anomaly) {
+	for i, r := range recs {
+		if r.Lost {
+			continue
+		}
+		id := pr.sym.Lookup(r.Fn)
+		var a *checker.Anomaly
+		if r.Exit {
+			a = pr.p.Exit(tid, id)
+		} else {
+			a = pr.p.Enter(tid, id)
+		}
+		if a != nil {
+			return i + 1, convert(a)
+		}
+	}
+	return len(recs), nil
 }
 
 // Syscall implements monitor.Model.

@@ -31,7 +31,8 @@ type instance struct {
 	verdict   string
 	model     Model
 	lis       *seccomp.Listener
-	ring      *ring.Arena // nil: the program has no function events
+	ring      *ring.Arena   // nil: the program has no function events
+	batch     []ring.Record // drainSlot's buffer (in.mu held)
 	table     *sysnum.Table
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -409,6 +410,32 @@ var errStop = errors.New("stop draining")
 // Caller holds in.mu.
 func (in *instance) drainSlot(si ring.SlotInfo, pid, tid int) (int, *Anomaly) {
 	var first *Anomaly
+	if bm, ok := in.model.(BatchModel); ok {
+		if in.batch == nil {
+			in.batch = make([]ring.Record, 512)
+		}
+		n, err := in.ring.DrainSlotBatch(si.Index, in.batch, func(recs []ring.Record) (int, error) {
+			done := 0
+			for done < len(recs) {
+				k, a := bm.FuncBatch(pid, tid, recs[done:])
+				if k <= 0 || k > len(recs)-done {
+					k = len(recs) - done
+				}
+				done += k
+				if a != nil && first == nil {
+					first = a
+					if in.verdict == ipc.VerdictKill {
+						return done, errStop
+					}
+				}
+			}
+			return done, nil
+		})
+		if err != nil && err != errStop && first == nil {
+			first = &Anomaly{Type: "anomaly", Pid: pid, Tid: tid, Event: "ring", Reason: "function-event ring: " + err.Error()}
+		}
+		return n, first
+	}
 	n, err := in.ring.DrainSlot(si.Index, func(r ring.Record) error {
 		if r.Lost {
 			// An event lost to a hook abandoned by siglongjmp: the model has

@@ -10,6 +10,7 @@ package monitor
 
 import (
 	"github.com/kcfm-linux/kcfm/runtime/ipc"
+	"github.com/kcfm-linux/kcfm/runtime/ring"
 )
 
 // Model is the run-time model of one monitored program instance (a process
@@ -29,6 +30,17 @@ type Model interface {
 	Exec(pid int, path string)
 	// Exit: the thread is gone (its ring was drained first).
 	Exit(pid, tid int)
+}
+
+// BatchModel is a Model that also takes function events in batches, as
+// they come out of a thread's ring (cheaper per event than Func).
+type BatchModel interface {
+	Model
+	// FuncBatch delivers records of thread tid in ring order (Lost ones
+	// included: the model decides what to do with them). It returns how
+	// many it consumed: all, or up to and including the record that raised
+	// the returned anomaly.
+	FuncBatch(pid, tid int, recs []ring.Record) (int, *Anomaly)
 }
 
 // Anomaly is what a Model reports: Type is "anomaly", Event the event that

@@ -2,6 +2,7 @@ package ring
 
 import (
 	"bytes"
+	"encoding/binary"
 	"context"
 	"errors"
 	"fmt"
@@ -585,5 +586,64 @@ func TestCorruptHead(t *testing.T) {
 	stop := errors.New("anomaly")
 	if n, err := a.Drain(4242, func(Record) error { return stop }); n != 1 || err != stop {
 		t.Fatalf("callback error: %d %v", n, err)
+	}
+}
+
+// DrainSlotBatch delivers the same records as DrainSlot, in order, in
+// batches no larger than the buffer, and stops where the consumer stopped.
+func TestDrainSlotBatch(t *testing.T) {
+	a, _ := NewArena(1, 16)
+	defer a.Close()
+	atomic.StoreUint32(a.p32(0, sState), uint32(Claimed))
+	atomic.StoreUint32(a.p32(0, sTid), 7)
+	base := HeaderSize + SlotHeaderSize
+	put := func(from, to uint64) {
+		for i := from; i < to; i++ {
+			off := base + int(i&a.mask)*RecordSize
+			binary.LittleEndian.PutUint64(a.mem[off:], i+1|exitBit*(i&1))
+			binary.LittleEndian.PutUint64(a.mem[off+8:], 100+i)
+		}
+		atomic.StoreUint64(a.p64(0, sHead), to)
+	}
+	if _, err := a.DrainSlotBatch(0, nil, nil); err == nil {
+		t.Fatal("no buffer accepted")
+	}
+	put(0, 13)
+	buf := make([]Record, 5)
+	var got []Record
+	var sizes []int
+	n, err := a.DrainSlotBatch(0, buf, func(rs []Record) (int, error) {
+		sizes = append(sizes, len(rs))
+		got = append(got, rs...)
+		return len(rs), nil
+	})
+	if err != nil || n != 13 || fmt.Sprint(sizes) != "[5 5 3]" {
+		t.Fatalf("drain: n=%d err=%v batches %v", n, err, sizes)
+	}
+	for i, r := range got {
+		if r.Fn != uint64(i+1) || r.Site != uint64(100+i) || r.Exit != (i&1 == 1) {
+			t.Fatalf("record %d = %+v", i, r)
+		}
+	}
+	if a.tailOf(0) != 13 {
+		t.Fatalf("tail %d, want 13", a.tailOf(0))
+	}
+	// Wrapping around the 16-record ring; the consumer stops after 2 of
+	// the first batch with an error: the rest stays for the next drain.
+	put(13, 25)
+	stop := errors.New("anomaly")
+	n, err = a.DrainSlotBatch(0, buf, func(rs []Record) (int, error) { return 2, stop })
+	if n != 2 || err != stop || a.tailOf(0) != 15 {
+		t.Fatalf("stopped drain: n=%d err=%v tail=%d", n, err, a.tailOf(0))
+	}
+	got = got[:0]
+	n, err = a.DrainSlotBatch(0, buf, func(rs []Record) (int, error) { got = append(got, rs...); return len(rs), nil })
+	if err != nil || n != 10 || got[0].Fn != 16 || got[9].Fn != 25 {
+		t.Fatalf("rest: n=%d err=%v first %+v", n, err, got)
+	}
+	// A corrupt head is reported as by DrainSlot.
+	atomic.StoreUint64(a.p64(0, sHead), 1000)
+	if _, err := a.DrainSlotBatch(0, buf, func(rs []Record) (int, error) { return len(rs), nil }); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("corrupt head: %v", err)
 	}
 }
