@@ -250,7 +250,7 @@ func (m *Model) step(fn int32, set []int32, lbl model.SigLabel) ([]int32, int32)
 		return e.out, e.site
 	}
 	out, site := m.stepSlow(fn, set, lbl)
-	if len(out) > 1 && !m.canon[&out[0]] {
+	if len(out) > 0 && !m.canon[&out[0]] {
 		out = m.intern(fn, out)
 	}
 	if m.canon[key] && (len(out) == 0 || m.canon[&out[0]]) {

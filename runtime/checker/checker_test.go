@@ -240,3 +240,35 @@ func TestExceptionUnwindReturns(t *testing.T) {
 		t.Fatalf("C++ exception unwinding rejected: %+v", a)
 	}
 }
+
+// Every state set step returns is canonical (a cached closure or an
+// interned merge), so that the transition cache can hold it: the same
+// step twice gives the very same set, also when unobserved syscalls make
+// several states match.
+func TestStepResultsCanonical(t *testing.T) {
+	// After the unreported write, both of main's start states call f and
+	// reach the same state: the merge of two equal closures.
+	sig, ids := build(t, "main: sys 1; call f; call g; ret | call f; call g; ret\nf: ret\ng: ret", nil)
+	m := New(sig, func(nr int) bool { return nr != 1 }) // write (1) is never reported
+	main := ids["main"]
+	set := m.closure(main, 0)
+	for _, callee := range []string{"f", "g"} {
+		next, _ := m.step(main, set, model.CallLabel(ids[callee]))
+		if len(next) == 0 {
+			t.Fatalf("main cannot call %s at its start", callee)
+		}
+		if !m.canon[&next[0]] {
+			t.Fatalf("step to %s returned a set that is not canonical: %v", callee, next)
+		}
+		again, _ := m.step(main, set, model.CallLabel(ids[callee]))
+		if &again[0] != &next[0] {
+			t.Fatalf("the same step twice gave two sets")
+		}
+		// and from the result on
+		for _, c2 := range []string{"f", "g"} {
+			if n2, _ := m.step(main, next, model.CallLabel(ids[c2])); len(n2) > 0 && !m.canon[&n2[0]] {
+				t.Fatalf("second step not canonical")
+			}
+		}
+	}
+}
