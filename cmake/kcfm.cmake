@@ -54,6 +54,12 @@
 #                  made with `kcfm libc generate`.
 #   KCFM_TARGET_TRIPLE  clang target for graphing when cross-compiling; default
 #                  from CMAKE_C_COMPILER_TARGET or CMAKE_LIBRARY_ARCHITECTURE.
+#   KCFM_INSTRUMENT_SILENT  ON: instrument silent functions too (static
+#                  functions without calls or syscalls). Default OFF: with GCC,
+#                  C sources are compiled after their graph step, which writes
+#                  a response file (-finstrument-functions-exclude-function-list)
+#                  that leaves them uninstrumented; the signature never has
+#                  them either (docs/model.md, "Silent functions").
 
 include_guard(GLOBAL)
 cmake_minimum_required(VERSION 3.20)
@@ -148,10 +154,22 @@ function(_kcfm_graph_sources target out)
     string(REPLACE "../" "__/" rel "${rel}")
     set(g "${bindir}/CMakeFiles/${target}.kcfm.dir/${rel}.kcfmtu")
     get_filename_component(gdir "${g}" DIRECTORY)
+    # Silent functions (no call, no syscall; docs/model.md) of C sources
+    # compiled by GCC are left uninstrumented: the graph step writes the
+    # exclusion list as a response file the compile reads.
+    set(flags "")
+    set(flagsopt "")
+    if(ext STREQUAL ".c" AND CMAKE_C_COMPILER_ID STREQUAL "GNU" AND NOT KCFM_INSTRUMENT_SILENT)
+      set(flags "${bindir}/CMakeFiles/${target}.kcfm.dir/${rel}.kcfmflags")
+      set(flagsopt --instrument-flags "${flags}")
+      set_property(SOURCE "${abs}" TARGET_DIRECTORY ${target} APPEND PROPERTY COMPILE_OPTIONS "@${flags}")
+      set_property(SOURCE "${abs}" TARGET_DIRECTORY ${target} APPEND PROPERTY OBJECT_DEPENDS "${flags}")
+      set(_kcfm_ordered_compile ON PARENT_SCOPE)
+    endif()
     add_custom_command(
-      OUTPUT "${g}"
+      OUTPUT "${g}" ${flags}
       COMMAND "${CMAKE_COMMAND}" -E make_directory "${gdir}"
-      COMMAND "${KCFM_TOOL}" graph -p "${CMAKE_BINARY_DIR}" --headers ${triple} --depfile "${g}.d" -o "${g}" "${abs}"
+      COMMAND "${KCFM_TOOL}" graph -p "${CMAKE_BINARY_DIR}" --headers ${triple} --depfile "${g}.d" ${flagsopt} -o "${g}" "${abs}"
       DEPENDS "${abs}" "${KCFM_TOOL}" "${CMAKE_BINARY_DIR}/compile_commands.json"
       DEPFILE "${g}.d"
       COMMENT "kcfm graph ${rel}"
@@ -249,6 +267,7 @@ function(kcfm_make_graph_lib lib)
     get_target_property(bindir ${lib} BINARY_DIR)
     set(out "${bindir}/${lib}.kcfmlib")
   endif()
+  set(_kcfm_ordered_compile OFF)
   _kcfm_graph_sources(${lib} graphs)
   add_custom_command(
     OUTPUT "${out}"
@@ -258,6 +277,10 @@ function(kcfm_make_graph_lib lib)
     VERBATIM)
   add_custom_target(${lib}_kcfm_graph ALL DEPENDS "${out}")
   _kcfm_depend_on_tool(${lib}_kcfm_graph)
+  if(_kcfm_ordered_compile)
+    # The compile reads the graph step's response files.
+    add_dependencies(${lib} ${lib}_kcfm_graph)
+  endif()
   set_target_properties(${lib} PROPERTIES KCFM_GRAPH_FILE "${out}" KCFM_GRAPH_TARGET ${lib}_kcfm_graph)
   _kcfm_instrument(${lib})
   if(kind STREQUAL "static")
@@ -316,9 +339,14 @@ function(kcfm_generate_signature target)
     endif()
   endif()
   _kcfm_arch(arch)
+  set(_kcfm_ordered_compile OFF)
   _kcfm_graph_sources(${target} graphs)
   add_custom_target(${target}_kcfm_graphs DEPENDS ${graphs})
   _kcfm_depend_on_tool(${target}_kcfm_graphs)
+  if(_kcfm_ordered_compile)
+    # The compile reads the graph step's response files.
+    add_dependencies(${target} ${target}_kcfm_graphs)
+  endif()
   _kcfm_instrument(${target})
   set_target_properties(${target} PROPERTIES KCFM_SIGNATURE "${out}")
   set(libc glibc)

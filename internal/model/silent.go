@@ -8,28 +8,44 @@ import (
 
 // Silent functions
 //
-// A silent function can make no call and no system call: its automaton has
-// no events at all, or only direct calls of other silent functions of the
-// same TU. Its function events tell the monitor nothing (a hijack that
-// jumps into it reaches no system call through it), so the build leaves it
-// uninstrumented (kcfm graph --instrument-flags, GCC's
-// -finstrument-functions-exclude-function-list) and the linker leaves it
-// out of the signature: a call of it is an empty step of the caller. If a
-// copy of it is instrumented after all (another compiler, a build without
-// the flags), its events are those of a function that is not in the
-// signature, which the checker passes through transparently - so both
-// ways are sound.
+// A silent function can make no system call and call no program function
+// that could: its automaton has no events, or only direct calls of other
+// silent functions of the same TU and of libc functions that never make a
+// system call nor call back (PureLibc). Its function events tell the
+// monitor nothing a hijack could use (no system call is reachable through
+// it), so the build may leave it uninstrumented (kcfm graph
+// --instrument-flags, GCC's -finstrument-functions-exclude-function-list).
+//
+// The linker makes every call of a silent function optional: the caller
+// may or may not report it (the signature keeps the function, so an
+// instrumented copy - another compiler, a build without the flags, a
+// header function compiled in several TUs - is checked as usual). A
+// silent function that runs without events is harmless wherever it runs:
+// it makes no system call, so a thread, a signal handler or an exit
+// handler whose function is silent makes the same system calls as one
+// that reports its entry and return.
 //
 // The rule uses only facts of the TU itself, so that `kcfm graph` (one TU)
-// and `kcfm link` (all of them) decide alike:
-//   - internal linkage (static), a plain function (not a method, lambda,
-//     template, constructor or destructor), not noreturn, with a symbol;
-//   - its address is not taken, it is not registered as a callback, not a
-//     constructor/destructor, not stored into a pointer slot in this TU
-//     (static functions cannot be named from other TUs);
+// and `kcfm link` (all of them) agree:
+//   - a plain function (not a method, lambda, template, constructor or
+//     destructor), not noreturn, with a symbol, not main;
 //   - every edge of its automaton is a direct call of a silent function of
-//     this TU (greatest fixpoint: self-recursion without other events is
-//     silent).
+//     this TU or of a PureLibc function (greatest fixpoint:
+//     self-recursion without other events is silent).
+
+// PureLibc are C library functions that make no system call and call no
+// user code in every libc the project supports (glibc, musl): string and
+// memory functions and the ctype table accessors.
+var PureLibc = map[string]bool{
+	"memcpy": true, "memmove": true, "memset": true, "memcmp": true, "memchr": true, "memrchr": true,
+	"strlen": true, "strnlen": true, "strcmp": true, "strncmp": true, "strchr": true, "strrchr": true,
+	"strcpy": true, "strncpy": true, "strcat": true, "strncat": true, "strstr": true, "strspn": true,
+	"strcspn": true, "strpbrk": true, "strcasecmp": true, "strncasecmp": true, "stpcpy": true,
+	"__ctype_b_loc": true, "__ctype_tolower_loc": true, "__ctype_toupper_loc": true,
+	"tolower": true, "toupper": true, "isalpha": true, "isdigit": true, "isalnum": true, "isspace": true,
+	"isupper": true, "islower": true, "isxdigit": true, "isprint": true, "ispunct": true, "iscntrl": true,
+	"abs": true, "labs": true, "llabs": true,
+}
 
 // Silent reports, per function of g (same index), whether it is silent.
 func (g *TUGraph) Silent() []bool {
@@ -38,28 +54,10 @@ func (g *TUGraph) Silent() []bool {
 	for i := range g.Functions {
 		byUSR[g.Functions[i].USR] = i
 	}
-	escapes := map[string]bool{}
-	for _, r := range g.AddressTaken {
-		escapes[r.USR] = true
-	}
-	for _, c := range g.Callbacks {
-		escapes[c.USR] = true
-	}
-	for _, s := range g.SlotStores {
-		if s.USR != "" {
-			escapes[s.USR] = true
-		}
-	}
-	for _, u := range g.Ctors {
-		escapes[u] = true
-	}
-	for _, u := range g.Dtors {
-		escapes[u] = true
-	}
 	for i := range g.Functions {
 		f := &g.Functions[i]
-		silent[i] = f.Static && f.Kind == "function" && !f.NoReturn && f.Linkage != "" &&
-			f.Name != "main" && !escapes[f.USR] && len(f.Automaton.States) > 0
+		silent[i] = f.Kind == "function" && !f.NoReturn && f.Linkage != "" && f.Name != "main" &&
+			len(f.Automaton.States) > 0
 	}
 	for changed := true; changed; {
 		changed = false
@@ -75,7 +73,7 @@ func (g *TUGraph) Silent() []bool {
 }
 
 // quietEdges: every edge of function i is a direct call of a function that
-// is (still) silent.
+// is (still) silent, or of a pure libc function.
 func (g *TUGraph) quietEdges(i int, byUSR map[string]int, silent []bool) bool {
 	for _, st := range g.Functions[i].Automaton.States {
 		for _, e := range st.Edges {
@@ -83,11 +81,16 @@ func (g *TUGraph) quietEdges(i int, byUSR map[string]int, silent []bool) bool {
 				return false
 			}
 			l := g.Labels[e.Label]
-			if l.Kind != Call || l.Target == "" || l.NoReturn {
+			if l.Kind != Call || l.NoReturn {
 				return false
 			}
-			j, ok := byUSR[l.Target]
-			if !ok || !silent[j] {
+			if j, ok := byUSR[l.Target]; ok && l.Target != "" {
+				if !silent[j] {
+					return false
+				}
+				continue
+			}
+			if !PureLibc[l.Name] {
 				return false
 			}
 		}

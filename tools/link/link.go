@@ -51,8 +51,8 @@ type Report struct {
 	NarrowedCalls    int // icall edges narrowed by slot stores
 	VirtualCalls     int
 	VirtualTargets   int
-	// Silent counts the functions left out of the signature because they
-	// make no call and no syscall (model.TUGraph.Silent).
+	// Silent counts the silent functions (model.TUGraph.Silent): calls of
+	// them are optional events.
 	Silent int
 }
 
@@ -82,6 +82,7 @@ type linker struct {
 	// USR differs across TUs, e.g. a declaration without prototype).
 	bySymbol map[string]*fnInfo
 	flags    []uint32
+	silent   []bool // by id: calls of it are optional events
 
 	addrTaken  map[string]string   // USR -> type
 	extAddr    map[string]string   // external address-taken: linkage -> type
@@ -208,11 +209,11 @@ func (l *linker) file(path string) int32 {
 }
 
 func (l *linker) collect() {
-	// Silent functions (model.TUGraph.Silent) get no id: a call of one is
-	// an empty step and they are not in the signature. A function defined
-	// in several TUs (a static function of a header) is silent when any of
-	// its TUs found it silent, as that TU's compile may have left it
-	// uninstrumented; instrumented copies pass the checker transparently.
+	// Silent functions (model.TUGraph.Silent): their calls are optional
+	// events, because the build may have left them uninstrumented. A
+	// function defined in several TUs (a function of a header) counts as
+	// silent when any of its TUs found it silent, as that TU's compile may
+	// have left its copy uninstrumented.
 	silent := map[string]bool{}
 	for _, u := range l.units {
 		for i, s := range u.Silent() {
@@ -227,13 +228,12 @@ func (l *linker) collect() {
 			if _, dup := l.byUSR[f.USR]; dup {
 				continue // inline/template definitions seen in several TUs
 			}
-			if silent[f.USR] {
-				l.byUSR[f.USR] = &fnInfo{id: -1, unit: u, fn: f}
-				l.rep.Silent++
-				continue
-			}
 			fi := &fnInfo{id: int32(len(l.fns)), unit: u, fn: f}
 			l.fns = append(l.fns, fi)
+			l.silent = append(l.silent, silent[f.USR])
+			if silent[f.USR] {
+				l.rep.Silent++
+			}
 			l.byUSR[f.USR] = fi
 			if f.Linkage != "" && !f.Static {
 				if _, ok := l.bySymbol[f.Linkage]; !ok {
@@ -252,9 +252,7 @@ func (l *linker) collect() {
 		for _, r := range u.AddressTaken {
 			if fi := l.resolve(r.USR, r.Linkage); fi != nil {
 				l.addrTaken[fi.fn.USR] = r.Type
-				if fi.id >= 0 {
-					l.flags[fi.id] |= model.FnAddressTaken
-				}
+				l.flags[fi.id] |= model.FnAddressTaken
 			} else if r.Linkage != "" {
 				l.extAddr[r.Linkage] = r.Type
 			}
@@ -263,9 +261,6 @@ func (l *linker) collect() {
 			fi := l.resolve(c.USR, c.Linkage)
 			if fi == nil {
 				continue // a library function passed as callback: its syscalls are in the registrar's loop via extAddr
-			}
-			if fi.id < 0 {
-				continue // silent: no event when it is called back
 			}
 			kind := registrars[c.Registrar]
 			l.flags[fi.id] |= kindFlag(kind) | model.FnAddressTaken
@@ -294,18 +289,18 @@ func (l *linker) collect() {
 					l.overriders[o] = appendStr(l.overriders[o], m.USR)
 				}
 				// Virtual methods are reachable through vtables from library code.
-				if fi := l.byUSR[m.USR]; fi != nil && fi.id >= 0 {
+				if fi := l.byUSR[m.USR]; fi != nil {
 					l.flags[fi.id] |= model.FnAddressTaken
 				}
 			}
 		}
 		for _, c := range u.Ctors {
-			if fi := l.byUSR[c]; fi != nil && fi.id >= 0 {
+			if fi := l.byUSR[c]; fi != nil {
 				l.flags[fi.id] |= model.FnCtor
 			}
 		}
 		for _, c := range u.Dtors {
-			if fi := l.byUSR[c]; fi != nil && fi.id >= 0 {
+			if fi := l.byUSR[c]; fi != nil {
 				l.flags[fi.id] |= model.FnExitHandler
 				l.exitFns = appendID(l.exitFns, fi.id)
 			}
@@ -362,12 +357,11 @@ func (l *linker) expand(f *fnInfo) (model.SigFunction, error) {
 		l.sites = append(l.sites, model.SigSite{File: l.file(file), Line: loc.Line, Col: loc.Col})
 		return int32(len(l.sites) - 1)
 	}
-	// call adds the event of calling function id; a silent function
-	// (id < 0) makes none.
+	// call adds the event of calling function id; for a silent function
+	// the event is optional.
 	call := func(from, to int, id int32, si int32) {
-		if id < 0 {
+		if l.silent[id] {
 			b.Epsilon(from, to)
-			return
 		}
 		b.Edge(from, to, automaton.Label(callBase+int(id)), si)
 	}

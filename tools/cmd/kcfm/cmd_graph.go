@@ -36,6 +36,7 @@ diagnostics are printed; unsupported language), 2 on usage errors.`,
 			&cli.StringFlag{Name: "target", Usage: "target triple, passed to clang as --target=TRIPLE"},
 			&cli.StringFlag{Name: "depfile", Usage: "also write a Makefile-style depfile (OUTPUT: every file the TU read) for incremental builds; needs -o"},
 			&cli.BoolFlag{Name: "headers", Usage: "also graph functions defined in project (non-system) headers"},
+			&cli.StringFlag{Name: "instrument-flags", Usage: "also write a GCC response file (name ending in .kcfmflags) that leaves the TU's silent functions uninstrumented (see docs/model.md); empty for C++"},
 		},
 		Action: graphAction,
 	})
@@ -120,6 +121,7 @@ func graphAction(c *cli.Context) error {
 			return &exitError{code: 1, msg: "graph: " + err.Error()}
 		}
 		in.File, in.Argv = cmds[0].ParseArgs()
+		in.Argv = dropInstrumentFlags(in.Argv)
 		in.Argv = append(in.Argv, ga.flags...)
 	} else {
 		in.Argv = append([]string{"clang"}, ga.flags...)
@@ -154,6 +156,11 @@ func graphAction(c *cli.Context) error {
 	}
 	if err := writeGraph(ga.out, ga.dump, g); err != nil {
 		return err
+	}
+	if p := c.String("instrument-flags"); p != "" {
+		if err := writeInstrumentFlags(p, g); err != nil {
+			return &exitError{code: 1, msg: "graph: " + err.Error()}
+		}
 	}
 	if depfile != "" {
 		if err := writeDepfile(depfile, ga.out, deps); err != nil {
