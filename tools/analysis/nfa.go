@@ -281,3 +281,10 @@ func (a *nfa) finish(start int32) *automaton.Automaton {
 	a.order, a.stack, a.closure = order, stack, closure
 	return b.Finish()
 }
+
+func grow32(s []int32, n int) []int32 {
+	if cap(s) < n {
+		return make([]int32, n)
+	}
+	return s[:n]
+}

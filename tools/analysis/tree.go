@@ -2,7 +2,8 @@ package analysis
 
 import "github.com/kcfm-linux/kcfm/tools/clang"
 
-// tree is a flattened cursor subtree (pre-order) with child links.
+// tree is a flattened cursor subtree (pre-order) with child links, as
+// clang.Cursor.CollectTree returns it (views of C memory, read-only).
 type tree struct {
 	n     []clang.Node
 	first []int32
@@ -10,64 +11,11 @@ type tree struct {
 	end   []int32 // end of the subtree (exclusive)
 	// hot: the subtree contains something the control-flow walk must see
 	// (a call, a throw, a statement expression, a delete).
-	hot  []bool
-	last []int32 // scratch of build
+	hot []bool
 }
 
-func grow32(s []int32, n int) []int32 {
-	if cap(s) < n {
-		return make([]int32, n)
-	}
-	return s[:n]
-}
-
-func (t *tree) build(nodes []clang.Node) {
-	n := len(nodes)
-	t.n = nodes
-	t.first = grow32(t.first, n)
-	t.next = grow32(t.next, n)
-	t.end = grow32(t.end, n)
-	t.last = grow32(t.last, n)
-	last := t.last
-	if cap(t.hot) < n {
-		t.hot = make([]bool, n)
-	} else {
-		t.hot = t.hot[:n]
-	}
-	for i := 0; i < n; i++ {
-		t.first[i], t.next[i], last[i] = -1, -1, -1
-		t.end[i] = int32(i + 1)
-		switch nodes[i].Cursor.Kind() {
-		case clang.CallExpr, clang.CXXThrowExpr, clang.StmtExpr, clang.CXXDeleteExpr:
-			t.hot[i] = true
-		default:
-			t.hot[i] = false
-		}
-	}
-	for i := 1; i < n; i++ {
-		p := nodes[i].Parent
-		if p < 0 || int(p) >= i {
-			continue
-		}
-		if last[p] < 0 {
-			t.first[p] = int32(i)
-		} else {
-			t.next[last[p]] = int32(i)
-		}
-		last[p] = int32(i)
-	}
-	for i := n - 1; i >= 1; i-- {
-		p := nodes[i].Parent
-		if p < 0 || int(p) >= i {
-			continue
-		}
-		if t.end[i] > t.end[p] {
-			t.end[p] = t.end[i]
-		}
-		if t.hot[i] {
-			t.hot[p] = true
-		}
-	}
+func (t *tree) set(ct clang.Tree) {
+	t.n, t.first, t.next, t.end, t.hot = ct.Nodes, ct.First, ct.Next, ct.End, ct.Hot
 }
 
 func (t *tree) kind(i int32) clang.CursorKind { return t.n[i].Cursor.Kind() }

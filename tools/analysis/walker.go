@@ -75,11 +75,12 @@ func Analyze(tu *clang.TU, lang string, opts Options) (*model.TUGraph, error) {
 		if w.skipTop(c) {
 			continue
 		}
-		w.nodes, err = c.CollectView(w.buf)
+		ct, err := c.CollectTree(w.buf)
 		if err != nil {
 			return nil, err
 		}
-		w.t.build(w.nodes)
+		w.nodes = ct.Nodes
+		w.t.set(ct)
 		if err := w.topDecl(); err != nil {
 			return nil, err
 		}

@@ -51,6 +51,11 @@ func TestCollectFacts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			checkTree(t, f, top, b)
+			nodes, err = top.CollectView(b)
+			if err != nil {
+				t.Fatal(err)
+			}
 			copied, err := top.Collect(aux, nil)
 			if err != nil || len(copied) != len(nodes) {
 				t.Fatalf("%s: Collect gave %d nodes (%v), CollectView %d", f, len(copied), err, len(nodes))
@@ -108,5 +113,55 @@ func TestCollectFacts(t *testing.T) {
 	}
 	if !NullCursor().IsNull() || !NullCursor().isNullC() {
 		t.Error("NullCursor is not null")
+	}
+}
+
+// checkTree compares CollectTree's links with a Go computation from the
+// parent indices.
+func checkTree(t *testing.T, file string, top Cursor, b *Buffer) {
+	t.Helper()
+	tr, err := top.CollectTree(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(tr.Nodes)
+	if len(tr.First) != n || len(tr.Next) != n || len(tr.End) != n || len(tr.Hot) != n {
+		t.Fatalf("%s: tree arrays of %d nodes: %d %d %d %d", file, n, len(tr.First), len(tr.Next), len(tr.End), len(tr.Hot))
+	}
+	first, next, last, end := make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n)
+	hot := make([]bool, n)
+	for i := range first {
+		first[i], next[i], last[i], end[i] = -1, -1, -1, int32(i+1)
+		switch tr.Nodes[i].Cursor.Kind() {
+		case CallExpr, CXXThrowExpr, StmtExpr, CXXDeleteExpr:
+			hot[i] = true
+		}
+	}
+	for i := 1; i < n; i++ {
+		p := tr.Nodes[i].Parent
+		if p < 0 || int(p) >= i {
+			t.Fatalf("%s: node %d has parent %d", file, i, p)
+		}
+		if last[p] < 0 {
+			first[p] = int32(i)
+		} else {
+			next[last[p]] = int32(i)
+		}
+		last[p] = int32(i)
+	}
+	for i := n - 1; i >= 1; i-- {
+		p := tr.Nodes[i].Parent
+		if end[i] > end[p] {
+			end[p] = end[i]
+		}
+		if hot[i] {
+			hot[p] = true
+		}
+	}
+	for i := 0; i < n; i++ {
+		if tr.First[i] != first[i] || tr.Next[i] != next[i] || tr.End[i] != end[i] || tr.Hot[i] != hot[i] {
+			t.Fatalf("%s: node %d (%s): C links first %d next %d end %d hot %v, want %d %d %d %v", file, i,
+				tr.Nodes[i].Cursor.Kind().Spelling(), tr.First[i], tr.Next[i], tr.End[i], tr.Hot[i], first[i], next[i], end[i], hot[i])
+		}
 	}
 }

@@ -16,7 +16,19 @@ void fc_buf_free(fc_buf *b) {
 	if (!b) return;
 	free(b->nodes);
 	free(b->stack);
+	free(b->first);
+	free(b->next);
+	free(b->end);
+	free(b->last);
+	free(b->hot);
 	free(b);
+}
+
+static int grow(void **p, size_t n, size_t size) {
+	void *q = realloc(*p, n * size);
+	if (!q) return 0;
+	*p = q;
+	return 1;
 }
 
 static int is_fnptr(CXType t) {
@@ -50,9 +62,12 @@ static int32_t aux_of(CXCursor c) {
 static int push_node(fc_buf *b, CXCursor c, int32_t parent) {
 	if (b->n == b->cap) {
 		size_t nc = b->cap ? b->cap * 2 : 1024;
-		fc_node *nn = realloc(b->nodes, nc * sizeof *nn);
-		if (!nn) { b->oom = 1; return 0; }
-		b->nodes = nn;
+		if (!grow((void **)&b->nodes, nc, sizeof *b->nodes) || !grow((void **)&b->first, nc, sizeof(int32_t)) ||
+		    !grow((void **)&b->next, nc, sizeof(int32_t)) || !grow((void **)&b->end, nc, sizeof(int32_t)) ||
+		    !grow((void **)&b->last, nc, sizeof(int32_t)) || !grow((void **)&b->hot, nc, 1)) {
+			b->oom = 1;
+			return 0;
+		}
 		b->cap = nc;
 	}
 	fc_node *n = &b->nodes[b->n++];
@@ -74,6 +89,35 @@ static int push_stack(fc_buf *b, int32_t i) {
 	return 1;
 }
 
+static int is_hot_kind(enum CXCursorKind k) {
+	return k == CXCursor_CallExpr || k == CXCursor_CXXThrowExpr || k == CXCursor_StmtExpr || k == CXCursor_CXXDeleteExpr;
+}
+
+// tree_push links node i (just pushed, parent p) into the tree arrays.
+static void tree_push(fc_buf *b, int32_t i, int32_t p, enum CXCursorKind k) {
+	b->first[i] = -1;
+	b->next[i] = -1;
+	b->last[i] = -1;
+	b->end[i] = i + 1;
+	b->hot[i] = (uint8_t)is_hot_kind(k);
+	if (p >= 0) {
+		if (b->last[p] < 0)
+			b->first[p] = i;
+		else
+			b->next[b->last[p]] = i;
+		b->last[p] = i;
+	}
+}
+
+// tree_pop closes the subtree on top of the stack: all of it has been
+// pushed (pre-order), and its hot bit goes to its parent.
+static void tree_pop(fc_buf *b) {
+	int32_t x = b->stack[--b->sn];
+	b->end[x] = (int32_t)b->n;
+	int32_t p = b->nodes[x].parent;
+	if (p >= 0 && b->hot[x]) b->hot[p] = 1;
+}
+
 static enum CXChildVisitResult collect_visit(CXCursor c, CXCursor parent, CXClientData d) {
 	fc_buf *b = d;
 	// Pop until the top of the stack is the parent: the visitor walks in
@@ -86,12 +130,13 @@ static enum CXChildVisitResult collect_visit(CXCursor c, CXCursor parent, CXClie
 		if (top->kind == pc.kind &&
 		    (memcmp(top, &pc, sizeof pc) == 0 || clang_equalCursors(to_cx(*top), parent)))
 			break;
-		b->sn--;
+		tree_pop(b);
 	}
 	int32_t p = b->stack[b->sn - 1];
 	int32_t self = (int32_t)b->n;
 	if (!push_node(b, c, p) || !push_stack(b, self)) return CXChildVisit_Break;
 	b->nodes[self].aux = aux_of(c);
+	tree_push(b, self, p, c.kind);
 	return CXChildVisit_Recurse;
 }
 
@@ -99,10 +144,14 @@ long fc_collect(fc_cur root, fc_buf *b) {
 	b->n = 0;
 	b->sn = 0;
 	b->oom = 0;
-	if (!push_node(b, to_cx(root), -1) || !push_stack(b, 0)) return -1;
-	b->nodes[0].aux = aux_of(to_cx(root));
-	clang_visitChildren(to_cx(root), collect_visit, b);
-	return b->oom ? -1 : (long)b->n;
+	CXCursor r = to_cx(root);
+	if (!push_node(b, r, -1) || !push_stack(b, 0)) return -1;
+	b->nodes[0].aux = aux_of(r);
+	tree_push(b, 0, -1, r.kind);
+	clang_visitChildren(r, collect_visit, b);
+	if (b->oom) return -1;
+	while (b->sn > 0) tree_pop(b);
+	return (long)b->n;
 }
 
 static enum CXChildVisitResult children_visit(CXCursor c, CXCursor parent, CXClientData d) {

@@ -49,12 +49,19 @@ typedef struct {
 #define FC_AUX_FNPTR (1 << 18)
 
 // fc_buf is a growable C array of nodes (owned by C, reused across calls).
+// fc_collect also links the nodes into a tree, in arrays parallel to
+// nodes: first child, next sibling (-1: none), end of the subtree
+// (exclusive) and hot (the subtree holds a CallExpr, CXXThrowExpr,
+// StmtExpr or CXXDeleteExpr: something the control-flow walk must see).
+// fc_children, fc_toplevel and fc_overridden leave them unset.
 typedef struct {
 	fc_node *nodes;
 	size_t n, cap;
 	int32_t *stack;
 	size_t sn, scap;
 	int oom;
+	int32_t *first, *next, *end, *last;
+	uint8_t *hot;
 } fc_buf;
 
 fc_buf *fc_buf_new(void);

@@ -373,6 +373,38 @@ func (c Cursor) CollectView(b *Buffer) ([]Node, error) {
 	return unsafe.Slice((*Node)(unsafe.Pointer(b.b.nodes)), int(n)), nil
 }
 
+// Tree is a flattened subtree (Nodes, pre-order, as CollectView returns
+// them) with its child links computed in C: First child and Next sibling
+// (-1: none), End of each node's subtree (exclusive index), and Hot (the
+// subtree holds a CallExpr, CXXThrowExpr, StmtExpr or CXXDeleteExpr). All
+// are views of the buffer's C memory: valid until the next use of the
+// buffer, and must not be modified.
+type Tree struct {
+	Nodes            []Node
+	First, Next, End []int32
+	Hot              []bool
+}
+
+// CollectTree flattens the subtree of c like CollectView and returns it
+// with its child links.
+func (c Cursor) CollectTree(b *Buffer) (Tree, error) {
+	nodes, err := c.CollectView(b)
+	if err != nil {
+		return Tree{}, err
+	}
+	n := len(nodes)
+	if n == 0 {
+		return Tree{}, nil
+	}
+	return Tree{
+		Nodes: nodes,
+		First: unsafe.Slice((*int32)(unsafe.Pointer(b.b.first)), n),
+		Next:  unsafe.Slice((*int32)(unsafe.Pointer(b.b.next)), n),
+		End:   unsafe.Slice((*int32)(unsafe.Pointer(b.b.end)), n),
+		Hot:   unsafe.Slice((*bool)(unsafe.Pointer(b.b.hot)), n),
+	}, nil
+}
+
 // Children returns the direct children of c.
 func (c Cursor) Children(b *Buffer) []Cursor {
 	n := C.fc_children(c.c, b.b)
