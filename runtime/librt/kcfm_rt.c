@@ -503,7 +503,7 @@ NI __attribute__((noinline, cold)) static int claim_slot(struct tls *t)
 
 /* ---- producing ---- */
 
-NI static void publish(struct tls *t)
+NI static inline __attribute__((always_inline)) void publish(struct tls *t)
 {
 	uint64_t v;
 	do {
@@ -563,12 +563,28 @@ NI __attribute__((noinline, cold)) static void wait_space(struct tls *t, uint64_
 	__atomic_store_n(&t->slot->waiting, 0, __ATOMIC_RELAXED);
 }
 
-NI static inline void emit(uint64_t w0, uint64_t w1)
+/* The stack pointer, the depth measure of hooks (a signal handler runs
+ * below the frames it interrupted). */
+NI static inline uintptr_t cur_sp(void)
+{
+	uintptr_t sp;
+#if defined(__x86_64__)
+	__asm__ volatile("mov %%rsp, %0" : "=r"(sp));
+#elif defined(__aarch64__)
+	__asm__ volatile("mov %0, sp" : "=r"(sp));
+#else
+	sp = (uintptr_t)__builtin_frame_address(0);
+#endif
+	return sp;
+}
+
+/* The general case: first event of a thread, hooks nested by signal
+ * handlers, hooks abandoned by siglongjmp. */
+NI __attribute__((noinline)) static void emit_slow(uint64_t w0, uint64_t w1, uintptr_t sp)
 {
 	struct tls *t = &T;
 	if (UNLIKELY(t->recs == NULL) && !claim_slot(t))
 		return;
-	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
 	uintptr_t saved_sp = t->outer_sp;
 	long d = t->depth;
 	if (LIKELY(d == 0))
@@ -609,6 +625,65 @@ NI static inline void emit(uint64_t w0, uint64_t w1)
 	}
 }
 
+/* End of a depth-0 event: release the reservation bookkeeping, publish. */
+NI static inline __attribute__((always_inline)) void emit_finish(struct tls *t, uintptr_t saved_sp)
+{
+	sigfence();
+	t->pos[0] = 0;
+	sigfence();
+	t->depth = 0;
+	sigfence();
+	t->outer_sp = saved_sp;
+	publish(t);
+}
+
+/* A depth-0 event that found the ring full: wait, then complete it. */
+NI __attribute__((noinline, cold)) static void emit_full(struct tls *t, uint64_t h, uint64_t w0, uint64_t w1,
+							 uintptr_t saved_sp)
+{
+	wait_space(t, h, 0);
+	if (t->pos[0] == h + 1) {
+		struct record *r = &t->recs[h & t->mask];
+		r->w0 = w0;
+		r->w1 = w1;
+	}
+	emit_finish(t, saved_sp);
+}
+
+/* One event, the common case: the thread has its slot and no other hook of
+ * it is in progress. Same protocol as emit_slow at depth 0, without its
+ * branches, so that the compiler keeps it free of calls and register saves
+ * (a full ring is the only call, on a cold path). */
+NI static inline __attribute__((always_inline)) void emit(uint64_t w0, uint64_t w1)
+{
+	struct tls *t = &T;
+	/* The hook's own stack pointer (emit is inlined into the hooks): all
+	 * hooks measure their depth at the same point of their frame. */
+	uintptr_t sp = cur_sp();
+	if (UNLIKELY(t->recs == NULL) || UNLIKELY(t->depth != 0)) {
+		emit_slow(w0, w1, sp);
+		return;
+	}
+	uintptr_t saved_sp = t->outer_sp;
+	t->outer_sp = sp; /* before depth: a handler in between sees depth 0 and restores it */
+	sigfence();
+	t->depth = 1;
+	sigfence();
+	uint64_t h = sig_fetch_inc(&t->res);
+	t->pos[0] = h + 1;
+	sigfence();
+	if (UNLIKELY(h - t->tail_cache >= t->cap)) {
+		emit_full(t, h, w0, w1, saved_sp); /* tail call: nothing live after it */
+		return;
+	}
+	if (LIKELY(t->pos[0] == h + 1)) {
+		struct record *r = &t->recs[h & t->mask];
+		r->w0 = w0;
+		r->w1 = w1;
+	}
+	emit_finish(t, saved_sp);
+}
+
 NI __attribute__((noinline, cold)) static int slow_live(void)
 {
 	if (__atomic_load_n(&G.mode, __ATOMIC_ACQUIRE) == MODE_ATTACHED) {
@@ -618,12 +693,23 @@ NI __attribute__((noinline, cold)) static int slow_live(void)
 	return attach();
 }
 
+/* An event while the process is not (yet, or no longer known to be)
+ * attached: attach, or notice a fork; a tail call from the hooks, so that
+ * their fast path saves no registers. */
+NI __attribute__((noinline, cold)) static void emit_unattached(uint64_t w0, uint64_t w1)
+{
+	if (slow_live())
+		emit(w0, w1);
+}
+
 NI void __cyg_profile_func_enter(void *this_fn, void *call_site)
 {
 	uint32_t live = *g_live;
 	if (UNLIKELY(live != LIVE_MARK)) {
-		if (LIKELY(live == DETACHED_MARK) || !slow_live())
+		if (LIKELY(live == DETACHED_MARK))
 			return;
+		emit_unattached((uint64_t)(uintptr_t)this_fn, (uint64_t)(uintptr_t)call_site);
+		return;
 	}
 	emit((uint64_t)(uintptr_t)this_fn, (uint64_t)(uintptr_t)call_site);
 }
@@ -632,8 +718,10 @@ NI void __cyg_profile_func_exit(void *this_fn, void *call_site)
 {
 	uint32_t live = *g_live;
 	if (UNLIKELY(live != LIVE_MARK)) {
-		if (LIKELY(live == DETACHED_MARK) || !slow_live())
+		if (LIKELY(live == DETACHED_MARK))
 			return;
+		emit_unattached((uint64_t)(uintptr_t)this_fn | REC_EXIT_BIT, (uint64_t)(uintptr_t)call_site);
+		return;
 	}
 	emit((uint64_t)(uintptr_t)this_fn | REC_EXIT_BIT, (uint64_t)(uintptr_t)call_site);
 }
