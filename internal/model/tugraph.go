@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/kcfm-linux/kcfm/internal/automaton"
@@ -343,14 +342,6 @@ func jsonError(data []byte, err error) error {
 	}
 	line := 1 + bytes.Count(data[:off], []byte{'\n'})
 	return fmt.Errorf("line %d: %v", line, err)
-}
-
-// Encode writes a graph (TU or library) as indented-free JSON with a
-// trailing newline. The encoding is deterministic for equal values.
-func Encode(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
 }
 
 // ReadGraphFile reads a TU or library graph file; exactly one of the
