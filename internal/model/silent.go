@@ -4,6 +4,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/kcfm-linux/kcfm/internal/automaton"
 )
 
 // Silent functions
@@ -98,7 +100,7 @@ func (g *TUGraph) quietEdges(i int, byUSR map[string]int, silent []bool) bool {
 	return true
 }
 
-// InstrumentExclusions returns the names of the silent functions of a C TU
+// InstrumentExclusions returns the names of the silent and flat functions of a C TU
 // that can be left uninstrumented with GCC's
 // -finstrument-functions-exclude-function-list, sorted. GCC excludes every
 // function whose name contains a listed name, so a silent function is
@@ -110,6 +112,9 @@ func (g *TUGraph) InstrumentExclusions() []string {
 		return nil
 	}
 	silent := g.Silent()
+	for i, f := range g.Flat() {
+		silent[i] = silent[i] || f
+	}
 	var others []string
 	for i := range g.Functions {
 		if !silent[i] {
@@ -154,4 +159,110 @@ func cIdentifier(s string) bool {
 		return false
 	}
 	return true
+}
+
+// Flat functions
+//
+// A flat function is a small static function with no indirect call, no
+// noreturn call and no setjmp landing point, whose address does not escape
+// its TU and which is not recursive. The build leaves it uninstrumented
+// too, and the linker inlines its automaton into its callers (besides the
+// call event, for an instrumented copy): the pushdown model accepts the
+// same system call sequences as before, without the function's call and
+// return events. Only its own call and return are given up, and a
+// function whose address is never taken cannot be the target of an
+// indirect call the model allows anyway. Because it is static, every fact
+// that could make this unsound - its address taken, its registration as a
+// signal handler or thread start, recursion - is visible in its TU.
+
+// MaxFlatStates bounds the automaton of a flat function.
+const MaxFlatStates = 64
+
+// Flat reports, per function of g, whether it is flat (and not silent:
+// silent functions need no inlining).
+func (g *TUGraph) Flat() []bool {
+	silent := g.Silent()
+	flat := make([]bool, len(g.Functions))
+	byUSR := make(map[string]int, len(g.Functions))
+	for i := range g.Functions {
+		byUSR[g.Functions[i].USR] = i
+	}
+	escapes := map[string]bool{}
+	for _, r := range g.AddressTaken {
+		escapes[r.USR] = true
+	}
+	for _, c := range g.Callbacks {
+		escapes[c.USR] = true
+	}
+	for _, s := range g.SlotStores {
+		if s.USR != "" {
+			escapes[s.USR] = true
+		}
+	}
+	for _, u := range g.Ctors {
+		escapes[u] = true
+	}
+	for _, u := range g.Dtors {
+		escapes[u] = true
+	}
+	callees := make([][]int, len(g.Functions))
+	for i := range g.Functions {
+		f := &g.Functions[i]
+		ok := !silent[i] && f.Static && f.Kind == "function" && !f.NoReturn && f.Linkage != "" &&
+			f.Name != "main" && !escapes[f.USR] && len(f.Automaton.States) > 0 &&
+			len(f.Automaton.States) <= MaxFlatStates
+		for _, st := range f.Automaton.States {
+			if !ok {
+				break
+			}
+			if st.Flags&automaton.Landing != 0 {
+				ok = false
+				break
+			}
+			for _, e := range st.Edges {
+				if e.Label < 0 || int(e.Label) >= len(g.Labels) {
+					ok = false
+					break
+				}
+				l := g.Labels[e.Label]
+				switch {
+				case l.Kind == Syscall:
+				case l.Kind == Call && !l.NoReturn:
+					if j, in := byUSR[l.Target]; in && l.Target != "" {
+						callees[i] = append(callees[i], j)
+					}
+				default:
+					ok = false
+				}
+			}
+		}
+		flat[i] = ok
+	}
+	// No recursion among flat functions: drop every flat function that
+	// reaches itself through calls of flat functions.
+	for i := range g.Functions {
+		if flat[i] && reaches(i, i, callees, flat) {
+			flat[i] = false
+		}
+	}
+	return flat
+}
+
+// reaches: a path of calls from `from` through flat functions gets to target.
+func reaches(from, target int, callees [][]int, flat []bool) bool {
+	seen := map[int]bool{}
+	stack := append([]int(nil), callees[from]...)
+	for len(stack) > 0 {
+		j := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if j == target {
+			return true
+		}
+		if seen[j] || !flat[j] {
+			continue
+		}
+		seen[j] = true
+		stack = append(stack, callees[j]...)
+	}
+	return false
 }

@@ -97,3 +97,41 @@ my_eq: ext write; ret
 		t.Fatalf("C++ exclusions = %v, want none", got)
 	}
 }
+
+func TestFlat(t *testing.T) {
+	src := `
+main: call a; call b; call c; call d; call e; call h; ret
+a: ext write; call b; ret
+b: sys 39; ret
+c: icall int (void); ret
+d: noret exit
+e: call e2; ret
+e2: ext read; call e; ret
+h: ext write; ret
+pub: ext write; ret
+`
+	g := silentGraph(t, src)
+	for i := range g.Functions {
+		if g.Functions[i].Name != "pub" {
+			g.Functions[i].Static = true
+		}
+	}
+	g.AddressTaken = append(g.AddressTaken, model.FuncRef{USR: "c:@F@h", Type: "void (void)"})
+	// a and b are flat; c (indirect call), d (noreturn), e (recursive
+	// through e2), h (address taken), pub (external linkage) and main are
+	// not. e2 is: it calls e, which is instrumented, so inlining e2 ends.
+	var got []string
+	for i, f := range g.Flat() {
+		if f {
+			got = append(got, g.Functions[i].Name)
+		}
+	}
+	if want := []string{"a", "b", "e2"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("flat = %v, want %v", got, want)
+	}
+	// "a" is part of "main" and "b" of "pub": GCC would drop their
+	// instrumentation too, so only e2 is listed.
+	if got, want := g.InstrumentExclusions(), []string{"e2"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("exclusions = %v, want %v", got, want)
+	}
+}

@@ -73,6 +73,8 @@ type Model struct {
 	startup  [model.MaxSyscallNr + 1]bool
 	anywhere [model.MaxSyscallNr + 1]bool
 	escaping []bool
+	fnFlags  []uint32  // per function: Sig.Functions[i].Flags
+	stFlags  [][]uint8 // per function, per state: its flags
 
 	// Transition cache of step: a canonical state set (a closure, or an
 	// interned merge) is identified by its first element's address.
@@ -142,8 +144,16 @@ func NewObserving(sig *model.Signature, obs func(nr int) Observation) *Model {
 		}
 	}
 	m.escaping = make([]bool, len(sig.Functions))
+	m.fnFlags = make([]uint32, len(sig.Functions))
+	m.stFlags = make([][]uint8, len(sig.Functions))
 	for i, f := range sig.Functions {
 		m.escaping[i] = f.Flags&escapeFlags != 0
+		m.fnFlags[i] = f.Flags
+		fl := make([]uint8, len(f.States))
+		for j, st := range f.States {
+			fl[j] = st.Flags
+		}
+		m.stFlags[i] = fl
 	}
 	return m
 }
@@ -320,8 +330,9 @@ func mergeSet(a, b []int32) []int32 {
 }
 
 func (m *Model) hasFlag(fn int32, set []int32, f automaton.Flags) bool {
+	fl := m.stFlags[fn]
 	for _, s := range set {
-		if automaton.Flags(m.Sig.Functions[fn].States[s].Flags)&f != 0 {
+		if automaton.Flags(fl[s])&f != 0 {
 			return true
 		}
 	}
@@ -498,7 +509,7 @@ func (p *Process) enter(tid int, t *thread, fn int32) *Anomaly {
 		return p.anomaly(tid, t, fmt.Sprintf("call of function #%d", fn), "function id out of range")
 	}
 	m := p.m
-	flags := m.Sig.Functions[fn].Flags
+	flags := m.fnFlags[fn]
 	start := m.closure(fn, 0)
 	top := &t.stack[len(t.stack)-1]
 	if p.statsOn {

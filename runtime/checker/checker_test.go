@@ -272,3 +272,59 @@ func TestStepResultsCanonical(t *testing.T) {
 		}
 	}
 }
+
+// Flat functions (small static functions without indirect calls) are
+// inlined into their callers: left uninstrumented, their syscalls are
+// checked in order in the caller's frame; instrumented, as usual.
+func TestFlatFunctionsInlined(t *testing.T) {
+	src := "main: call opener; ext execv; ret\nopener: ext write; ext open_for_write; call helper; ret\nhelper: ext socket; ret"
+	static := func(g *model.TUGraph) {
+		for i := range g.Functions {
+			if g.Functions[i].Name != "main" {
+				g.Functions[i].Static = true
+			}
+		}
+	}
+	sig, ids := build(t, src, static)
+	for _, full := range []bool{false, true} {
+		// uninstrumented: no events for opener and helper
+		if a := run(t, sig, ids, full, []ev{enter("main"), sys(nrWrite), sys(nrOpenat), sys(nrSocket), sys(nrExecve), exit("main")}); a != nil {
+			t.Fatalf("full=%v: uninstrumented flat functions: %+v", full, a)
+		}
+		// instrumented copies: their events are checked as before
+		if a := run(t, sig, ids, full, []ev{enter("main"), enter("opener"), sys(nrWrite), sys(nrOpenat), enter("helper"), sys(nrSocket), exit("helper"), exit("opener"), sys(nrExecve), exit("main")}); a != nil {
+			t.Fatalf("full=%v: instrumented flat functions: %+v", full, a)
+		}
+		// the order inside the inlined functions still counts
+		if a := run(t, sig, ids, full, []ev{enter("main"), sys(nrSocket), sys(nrOpenat)}); a == nil {
+			t.Fatalf("full=%v: socket before openat accepted", full)
+		}
+		if a := run(t, sig, ids, full, []ev{enter("main"), sys(nrExecve), sys(nrOpenat)}); a == nil {
+			t.Fatalf("full=%v: openat after execv accepted", full)
+		}
+	}
+	// Not flat: address taken, external linkage, recursion.
+	for _, c := range []struct {
+		name string
+		mod  func(g *model.TUGraph)
+	}{
+		{"address taken", func(g *model.TUGraph) {
+			static(g)
+			g.AddressTaken = append(g.AddressTaken, model.FuncRef{USR: "c:@F@opener", Type: "void (void)"})
+		}},
+		{"external linkage", func(g *model.TUGraph) {}},
+	} {
+		sig, ids := build(t, src, c.mod)
+		if a := run(t, sig, ids, true, []ev{enter("main"), sys(nrWrite)}); a == nil {
+			t.Fatalf("%s: opener is inlined", c.name)
+		}
+	}
+	rec := "main: call r; ret\nr: ext write; call r; ret | ret"
+	sig, ids = build(t, rec, static)
+	if a := run(t, sig, ids, true, []ev{enter("main"), sys(nrWrite)}); a == nil {
+		t.Fatal("recursive r is inlined")
+	}
+	if a := run(t, sig, ids, true, []ev{enter("main"), enter("r"), sys(nrWrite), enter("r"), exit("r"), exit("r"), exit("main")}); a != nil {
+		t.Fatalf("recursive r, instrumented: %+v", a)
+	}
+}

@@ -8,6 +8,7 @@ package link
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -54,6 +55,9 @@ type Report struct {
 	// Silent counts the silent functions (model.TUGraph.Silent): calls of
 	// them are optional events.
 	Silent int
+	// Flat counts the flat functions (model.TUGraph.Flat): their automata
+	// are inlined into their callers.
+	Flat int
 }
 
 // AvgIndirectTargets is the average number of targets per indirect call.
@@ -83,6 +87,7 @@ type linker struct {
 	bySymbol map[string]*fnInfo
 	flags    []uint32
 	silent   []bool // by id: calls of it are optional events
+	flat     []bool // by id: calls of it may be its inlined automaton
 
 	addrTaken  map[string]string   // USR -> type
 	extAddr    map[string]string   // external address-taken: linkage -> type
@@ -214,11 +219,16 @@ func (l *linker) collect() {
 	// function defined in several TUs (a function of a header) counts as
 	// silent when any of its TUs found it silent, as that TU's compile may
 	// have left its copy uninstrumented.
-	silent := map[string]bool{}
+	silent, flat := map[string]bool{}, map[string]bool{}
 	for _, u := range l.units {
 		for i, s := range u.Silent() {
 			if s {
 				silent[u.Functions[i].USR] = true
+			}
+		}
+		for i, f := range u.Flat() {
+			if f {
+				flat[u.Functions[i].USR] = true
 			}
 		}
 	}
@@ -231,8 +241,11 @@ func (l *linker) collect() {
 			fi := &fnInfo{id: int32(len(l.fns)), unit: u, fn: f}
 			l.fns = append(l.fns, fi)
 			l.silent = append(l.silent, silent[f.USR])
+			l.flat = append(l.flat, flat[f.USR] && !silent[f.USR])
 			if silent[f.USR] {
 				l.rep.Silent++
+			} else if flat[f.USR] {
+				l.rep.Flat++
 			}
 			l.byUSR[f.USR] = fi
 			if f.Linkage != "" && !f.Static {
@@ -336,6 +349,168 @@ func (l *linker) resolve(usr, linkage string) *fnInfo {
 	return nil
 }
 
+// maxInlineStates bounds a function's automaton grown by inlining flat
+// functions; beyond it, flat callees become a loop over their events (a
+// sound over-approximation: they are uninstrumented either way).
+var maxInlineStates = 50000
+
+// expansion builds the signature automaton of one function: its own
+// automaton with external calls replaced by their summary loops, and the
+// automata of the flat functions it calls inlined.
+type expansion struct {
+	l        *linker
+	b        *automaton.Builder
+	inlining []int32 // flat functions being inlined (recursion guard)
+}
+
+func (e *expansion) site(u *model.TUGraph, infos []int32) int32 {
+	if len(infos) == 0 {
+		return -1
+	}
+	l := e.l
+	loc := u.Sites[infos[0]]
+	file := ""
+	if int(loc.File) < len(u.Files) {
+		file = u.Files[loc.File]
+	}
+	l.sites = append(l.sites, model.SigSite{File: l.file(file), Line: loc.Line, Col: loc.Col})
+	return int32(len(l.sites) - 1)
+}
+
+// call adds the event of calling function id from -> to. A silent
+// function's call may also be unreported; a flat function's may be
+// replaced by its inlined automaton (the build left it uninstrumented).
+func (e *expansion) call(from, to int, id int32, si int32) error {
+	l, b := e.l, e.b
+	b.Edge(from, to, automaton.Label(callBase+int(id)), si)
+	switch {
+	case l.silent[id]:
+		b.Epsilon(from, to)
+	case l.flat[id]:
+		if slices.Contains(e.inlining, id) || b.NumStates() > maxInlineStates {
+			e.flatLoop(from, to, id)
+			return nil
+		}
+		callee := l.fns[id]
+		states := callee.fn.Automaton.States
+		m := make([]int, len(states))
+		for i := range m {
+			m[i] = b.State()
+		}
+		b.Epsilon(from, m[0])
+		for i, st := range states {
+			if st.Flags&automaton.Return != 0 {
+				b.Epsilon(m[i], to)
+			}
+		}
+		e.inlining = append(e.inlining, id)
+		err := e.body(callee, m)
+		e.inlining = e.inlining[:len(e.inlining)-1]
+		return err
+	}
+	return nil
+}
+
+// flatLoop replaces a call of flat function id by a loop over every event
+// it and the flat functions it calls can make, in any order.
+func (e *expansion) flatLoop(from, to int, id int32) {
+	l, b := e.l, e.b
+	loop := b.State()
+	b.Epsilon(from, loop)
+	b.Epsilon(loop, to)
+	seen := map[int32]bool{}
+	var add func(id int32)
+	add = func(id int32) {
+		if seen[id] {
+			return
+		}
+		seen[id] = true
+		f := l.fns[id]
+		u := f.unit
+		for _, st := range f.fn.Automaton.States {
+			for _, ed := range st.Edges {
+				lbl := u.Labels[ed.Label]
+				si := e.site(u, ed.Infos)
+				switch lbl.Kind {
+				case model.Syscall:
+					b.Edge(loop, loop, automaton.Label(lbl.Nr), si)
+				case model.Call:
+					if c := l.resolve(lbl.Target, lbl.Name); c != nil {
+						b.Edge(loop, loop, automaton.Label(callBase+int(c.id)), si)
+						if l.flat[c.id] || l.silent[c.id] {
+							add(c.id)
+						}
+					} else {
+						l.external(b, loop, loop, lbl.Name, f.fn.Name, si)
+					}
+				}
+			}
+		}
+	}
+	add(id)
+}
+
+// body adds the edges of f's automaton between the builder states m.
+func (e *expansion) body(f *fnInfo, m []int) error {
+	l, b := e.l, e.b
+	u, fn := f.unit, f.fn
+	for s, st := range fn.Automaton.States {
+		for _, ed := range st.Edges {
+			lbl := u.Labels[ed.Label]
+			si := e.site(u, ed.Infos)
+			from, to := m[s], m[ed.To]
+			switch lbl.Kind {
+			case model.Syscall:
+				b.Edge(from, to, automaton.Label(lbl.Nr), si)
+			case model.Call:
+				if callee := l.resolve(lbl.Target, lbl.Name); callee != nil {
+					if err := e.call(from, to, callee.id, si); err != nil {
+						return err
+					}
+				} else if ids := l.dependent(lbl); len(ids) > 0 {
+					// A call in a template recorded by name: any function
+					// or method of that name.
+					for _, id := range ids {
+						if err := e.call(from, to, id, si); err != nil {
+							return err
+						}
+					}
+				} else {
+					l.external(b, from, to, lbl.Name, fn.Name, si)
+				}
+			case model.ICall:
+				targets, ext := l.icallTargets(lbl, fn.Name)
+				l.rep.IndirectCalls++
+				l.rep.IndirectTargets += len(targets) + len(ext)
+				for _, t := range targets {
+					if err := e.call(from, to, t, si); err != nil {
+						return err
+					}
+				}
+				for _, name := range ext {
+					l.external(b, from, to, name, fn.Name, si)
+				}
+			case model.VCall:
+				targets := l.vcallTargets(lbl)
+				l.rep.VirtualCalls++
+				l.rep.VirtualTargets += len(targets)
+				if len(targets) == 0 {
+					l.rep.Warnings = append(l.rep.Warnings, fmt.Sprintf("%s: virtual call %s has no defined target in the linked graphs (library class?): treated as an external call", fn.Name, lbl.Name))
+					l.external(b, from, to, lbl.Name, fn.Name, si)
+				}
+				for _, t := range targets {
+					if err := e.call(from, to, t, si); err != nil {
+						return err
+					}
+				}
+			default:
+				return fmt.Errorf("link: %s: unknown label kind %q", fn.Name, lbl.Kind)
+			}
+		}
+	}
+	return nil
+}
+
 // Builder labels: syscall nr n -> n; call of function id -> callBase+id.
 const callBase = model.MaxSyscallNr + 1
 
@@ -345,72 +520,14 @@ func (l *linker) expand(f *fnInfo) (model.SigFunction, error) {
 	for i := 1; i < len(fn.Automaton.States); i++ {
 		b.State()
 	}
-	site := func(infos []int32) int32 {
-		if len(infos) == 0 {
-			return -1
-		}
-		loc := u.Sites[infos[0]]
-		file := ""
-		if int(loc.File) < len(u.Files) {
-			file = u.Files[loc.File]
-		}
-		l.sites = append(l.sites, model.SigSite{File: l.file(file), Line: loc.Line, Col: loc.Col})
-		return int32(len(l.sites) - 1)
+	top := make([]int, len(fn.Automaton.States))
+	for i := range top {
+		top[i] = i
+		b.Mark(i, fn.Automaton.States[i].Flags)
 	}
-	// call adds the event of calling function id; for a silent function
-	// the event is optional.
-	call := func(from, to int, id int32, si int32) {
-		if l.silent[id] {
-			b.Epsilon(from, to)
-		}
-		b.Edge(from, to, automaton.Label(callBase+int(id)), si)
-	}
-	for s, st := range fn.Automaton.States {
-		b.Mark(s, st.Flags)
-		for _, e := range st.Edges {
-			lbl := u.Labels[e.Label]
-			si := site(e.Infos)
-			to := int(e.To)
-			switch lbl.Kind {
-			case model.Syscall:
-				b.Edge(s, to, automaton.Label(lbl.Nr), si)
-			case model.Call:
-				if callee := l.resolve(lbl.Target, lbl.Name); callee != nil {
-					call(s, to, callee.id, si)
-				} else if ids := l.dependent(lbl); len(ids) > 0 {
-					// A call in a template recorded by name: any function
-					// or method of that name.
-					for _, id := range ids {
-						call(s, to, id, si)
-					}
-				} else {
-					l.external(b, s, to, lbl.Name, fn.Name, si)
-				}
-			case model.ICall:
-				targets, ext := l.icallTargets(lbl, fn.Name)
-				l.rep.IndirectCalls++
-				l.rep.IndirectTargets += len(targets) + len(ext)
-				for _, t := range targets {
-					call(s, to, t, si)
-				}
-				for _, name := range ext {
-					l.external(b, s, to, name, fn.Name, si)
-				}
-			case model.VCall:
-				targets := l.vcallTargets(lbl)
-				l.rep.VirtualCalls++
-				l.rep.VirtualTargets += len(targets)
-				if len(targets) == 0 {
-					l.rep.Warnings = append(l.rep.Warnings, fmt.Sprintf("%s: virtual call %s has no defined target in the linked graphs (library class?): treated as an external call", fn.Name, lbl.Name))
-					l.external(b, s, to, lbl.Name, fn.Name, si)
-				}
-				for _, t := range targets {
-					call(s, to, t, si)
-				}
-			default:
-				return model.SigFunction{}, fmt.Errorf("link: %s: unknown label kind %q", fn.Name, lbl.Kind)
-			}
-		}
+	e := &expansion{l: l, b: b}
+	if err := e.body(f, top); err != nil {
+		return model.SigFunction{}, err
 	}
 	a := b.Finish()
 	sf := model.SigFunction{Name: fn.Name, Symbol: fn.Linkage, File: u.Files[fn.Loc.File], Line: fn.Loc.Line}

@@ -254,3 +254,44 @@ func TestSilentCallsOptional(t *testing.T) {
 		}
 	}
 }
+
+// Beyond the inlining budget, a flat callee becomes a loop over its events
+// (still accepting everything it can do, in any order).
+func TestFlatLoopFallback(t *testing.T) {
+	g := mustBuild(t, "main: call f; ret\nf: ext write; sys 39; call g; ret\ng: ret")
+	g.Functions[1].Static = true
+	saved := maxInlineStates
+	maxInlineStates = 0
+	defer func() { maxInlineStates = saved }()
+	sig, rep, err := Link([]*model.TUGraph{g}, nil, Options{Arch: sysnum.X86_64, Summaries: sums{"write": {1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Flat != 1 {
+		t.Fatalf("flat functions: %d, want 1", rep.Flat)
+	}
+	// main's start state: call f (instrumented copy), and the loop: write,
+	// getpid and call g in any order, and it may return.
+	m := fn(sig, "main")
+	st := m.States[0]
+	if st.Flags&uint8(automaton.Return) == 0 {
+		t.Fatalf("main's start state cannot return: %+v", st)
+	}
+	want := map[model.SigLabel]bool{model.SyscallLabel(1): true, model.SyscallLabel(39): true,
+		model.CallLabel(idOf(sig, "g")): true, model.CallLabel(idOf(sig, "f")): true}
+	for _, e := range st.Edges {
+		delete(want, e.Label)
+	}
+	if len(want) != 0 {
+		t.Fatalf("main's start state misses %v: %+v", want, st.Edges)
+	}
+}
+
+func idOf(sig *model.Signature, name string) int32 {
+	for i := range sig.Functions {
+		if sig.Functions[i].Name == name {
+			return int32(i)
+		}
+	}
+	return -1
+}
