@@ -175,7 +175,7 @@ type scratch struct {
 	moves                                 []move
 	dmoves                                []dmove
 	tgt, dinfos                           []int32
-	buckets                               map[uint64][]int32
+	sigTab, setTab                        internTable
 }
 
 // dmove is a labelled move of a subset during determinisation.
@@ -191,7 +191,83 @@ type move struct {
 	info int32
 }
 
-var scratchPool = sync.Pool{New: func() any { return &scratch{buckets: map[uint64][]int32{}} }}
+var scratchPool = sync.Pool{New: func() any { return &scratch{} }}
+
+// internTable numbers distinct integer sequences (subsets of states,
+// state signatures) in order of first appearance: an open-addressing hash
+// table of ids whose contents the caller keeps. Unlike a Go map it is
+// cleared in time proportional to the automaton at hand, not to the
+// largest automaton the pooled scratch has seen, and needs no key strings.
+type internTable struct {
+	slots []int32  // id+1; 0 is an empty slot
+	hash  []uint64 // hash of each id
+}
+
+// reset empties the table, sized for about n ids.
+func (t *internTable) reset(n int) {
+	size := 16
+	for size < 2*n {
+		size <<= 1
+	}
+	if cap(t.slots) < size {
+		t.slots = make([]int32, size)
+	} else {
+		t.slots = t.slots[:size]
+		clear(t.slots)
+	}
+	t.hash = t.hash[:0]
+}
+
+// find returns the id with hash h for which same(id) holds, or -1.
+func (t *internTable) find(h uint64, same func(id int32) bool) int32 {
+	mask := uint64(len(t.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		s := t.slots[i]
+		if s == 0 {
+			return -1
+		}
+		if t.hash[s-1] == h && same(s-1) {
+			return s - 1
+		}
+	}
+}
+
+// add registers the next id (the number of ids so far) under hash h.
+func (t *internTable) add(h uint64) int32 {
+	id := int32(len(t.hash))
+	t.hash = append(t.hash, h)
+	if 2*len(t.hash) > len(t.slots) {
+		t.slots = make([]int32, 2*len(t.slots))
+		for j, hj := range t.hash {
+			t.place(hj, int32(j))
+		}
+	} else {
+		t.place(h, id)
+	}
+	return id
+}
+
+func (t *internTable) place(h uint64, id int32) {
+	mask := uint64(len(t.slots) - 1)
+	i := h & mask
+	for t.slots[i] != 0 {
+		i = (i + 1) & mask
+	}
+	t.slots[i] = id + 1
+}
+
+// hashInts hashes a sequence of integers (FNV-1a over the values, then a
+// final mix so that the low bits the table uses depend on every value).
+func hashInts(s []int32) uint64 {
+	h := uint64(14695981039346656037)
+	for _, x := range s {
+		h = (h ^ uint64(uint32(x))) * 1099511628211
+	}
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	return h
+}
 
 // ints returns a zeroed slice of length n reusing buf.
 func ints(buf []int32, n int) []int32 {
@@ -322,18 +398,16 @@ func (b *Builder) determinise(cl [][]int32, out [][]nfaEdge, sc *scratch) (*Auto
 	if limit < 1024 {
 		limit = 1024
 	}
-	index := map[string]int32{}
 	var sets [][]int32
-	var keyBuf []byte
+	tab := &sc.setTab
+	tab.reset(len(b.flags))
 	add := func(s []int32) int32 {
-		keyBuf = appendSetKey(keyBuf[:0], s)
-		if i, ok := index[string(keyBuf)]; ok {
+		h := hashInts(s)
+		if i := tab.find(h, func(id int32) bool { return slices.Equal(sets[id], s) }); i >= 0 {
 			return i
 		}
-		i := int32(len(sets))
-		index[string(keyBuf)] = i
 		sets = append(sets, s)
-		return i
+		return tab.add(h)
 	}
 	if cl == nil {
 		add([]int32{0})
@@ -399,13 +473,6 @@ func (b *Builder) determinise(cl [][]int32, out [][]nfaEdge, sc *scratch) (*Auto
 		a.States = append(a.States, st)
 	}
 	return a, true
-}
-
-func appendSetKey(buf []byte, s []int32) []byte {
-	for _, x := range s {
-		buf = append(buf, byte(x), byte(x>>8), byte(x>>16), byte(x>>24))
-	}
-	return buf
 }
 
 func sortedInfos(m map[int32]struct{}) []int32 {
@@ -507,10 +574,10 @@ func minimise(a *Automaton, sc *scratch) *Automaton {
 	sig := sc.sig[:0]       // signature of the current state
 	sigs := sc.sigs[:0]     // interned signatures, back to back
 	sigOff := sc.sigOff[:0] // start of each interned signature in sigs
-	buckets := sc.buckets
+	tab := &sc.sigTab
 	pairs := sc.pairs[:0]
 	for {
-		clear(buckets)
+		tab.reset(n)
 		sigs, sigOff = sigs[:0], sigOff[:0]
 		for i, s := range a.States {
 			pairs = pairs[:0]
@@ -533,26 +600,18 @@ func minimise(a *Automaton, sc *scratch) *Automaton {
 				}
 				sig = append(sig, p[0], p[1])
 			}
-			h := uint64(14695981039346656037)
-			for _, x := range sig {
-				h = (h ^ uint64(uint32(x))) * 1099511628211
-			}
-			c := int32(-1)
-			for _, cand := range buckets[h] {
+			h := hashInts(sig)
+			c := tab.find(h, func(cand int32) bool {
 				end := int32(len(sigs))
 				if int(cand)+1 < len(sigOff) {
 					end = sigOff[cand+1]
 				}
-				if slices.Equal(sigs[sigOff[cand]:end], sig) {
-					c = cand
-					break
-				}
-			}
+				return slices.Equal(sigs[sigOff[cand]:end], sig)
+			})
 			if c < 0 {
-				c = int32(len(sigOff))
 				sigOff = append(sigOff, int32(len(sigs)))
 				sigs = append(sigs, sig...)
-				buckets[h] = append(buckets[h], c)
+				c = tab.add(h)
 			}
 			next[i] = c
 		}
