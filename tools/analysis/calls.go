@@ -188,6 +188,31 @@ type callInfo struct {
 	decl     *declInfo // direct callee, if known
 }
 
+// keyedSpelling is a cached declaration spelling with the kind of the
+// cursor it was read from.
+type keyedSpelling struct {
+	kind     clang.CursorKind
+	spelling string
+}
+
+// declSpelling is d.Spelling() for a declaration cursor d, cached: from
+// decls when d is in it, otherwise from spellings (most calls are of
+// functions and through slots seen before: no cgo call).
+func (w *walker) declSpelling(d clang.Cursor) string {
+	key, kind := d.Key(), d.Kind()
+	if di, ok := w.decls[key]; ok && di.kind == kind {
+		return di.spelling
+	}
+	if ks, ok := w.spellings[key]; ok && ks.kind == kind {
+		return ks.spelling
+	}
+	s := d.Spelling()
+	if kind.IsDecl() {
+		w.spellings[key] = keyedSpelling{kind, s}
+	}
+	return s
+}
+
 // classify decides what call expression i of tree t calls.
 func (w *walker) classify(t *tree, i int32, thisClass func() string) *callInfo {
 	w.ciSlab = append(w.ciSlab, callInfo{callee: -1, site: -1})
@@ -234,7 +259,7 @@ func (w *walker) classify(t *tree, i int32, thisClass func() string) *callInfo {
 		return ci
 	}
 	callee := kids[0]
-	if isFunctionLike(refKind) && strings.HasPrefix(ref.Spelling(), "operator") {
+	if isFunctionLike(refKind) && strings.HasPrefix(w.declSpelling(ref), "operator") {
 		// CXXOperatorCallExpr: children are arg0, callee, arg1 ... (or
 		// callee, arg0 for prefix operators); find the callee child.
 		rk := ref.Key()
@@ -274,7 +299,7 @@ func (w *walker) classify(t *tree, i int32, thisClass func() string) *callInfo {
 			w.direct(ci, t, r, i)
 			return ci
 		case r.Kind() == clang.VarDecl || r.Kind() == clang.ParmDecl:
-			ci.labels = []int32{w.icallLabel(t, callee, w.slotOf(r), r.Spelling())}
+			ci.labels = []int32{w.icallLabel(t, callee, w.slotOf(r), w.declSpelling(r))}
 			if r.Kind() == clang.ParmDecl {
 				w.escape(w.slotOf(r))
 			}
@@ -302,7 +327,7 @@ func (w *walker) classify(t *tree, i int32, thisClass func() string) *callInfo {
 			w.direct(ci, t, r, i)
 			return ci
 		case r.Kind() == clang.FieldDecl || r.Kind() == clang.VarDecl:
-			ci.labels = []int32{w.icallLabel(t, callee, w.slotOf(r), r.Spelling())}
+			ci.labels = []int32{w.icallLabel(t, callee, w.slotOf(r), w.declSpelling(r))}
 			return ci
 		case r.IsNull() || r.Kind() == clang.OverloadedDeclRef:
 			name := w.dependentName(t, s, r)
@@ -317,7 +342,7 @@ func (w *walker) classify(t *tree, i int32, thisClass func() string) *callInfo {
 			if k := t.kind(bs); k == clang.DeclRefExpr || k == clang.MemberRefExpr {
 				r := t.cur(bs).Referenced()
 				if r.Kind() == clang.VarDecl || r.Kind() == clang.FieldDecl || r.Kind() == clang.ParmDecl {
-					slot, name = w.slotOf(r), r.Spelling()
+					slot, name = w.slotOf(r), w.declSpelling(r)
 					if r.Kind() == clang.ParmDecl {
 						w.escape(slot)
 					}

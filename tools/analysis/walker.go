@@ -34,8 +34,11 @@ type walker struct {
 	dtorsAt  map[string]bool
 	fieldsOf map[uintptr][]clang.Cursor
 	usrs     map[uintptr]string // USRs of variables, parameters and fields
-	fnTypes  map[clang.TypeKey]string
-	lambdas  map[int32]*declInfo // lambdas of the current tree, by node
+	// spellings of declarations that are not in decls (variables,
+	// parameters, fields called through), by Key
+	spellings map[uintptr]keyedSpelling
+	fnTypes   map[clang.TypeKey]string
+	lambdas   map[int32]*declInfo // lambdas of the current tree, by node
 
 	// current top-level declaration
 	nodes    []clang.Node
@@ -57,7 +60,7 @@ func Analyze(tu *clang.TU, lang string, opts Options) (*model.TUGraph, error) {
 		seenFn: map[string]bool{}, seenAddr: map[string]bool{}, seenCb: map[string]bool{},
 		seenSlot: map[model.SlotStore]bool{}, escaped: map[string]bool{}, seenCls: map[string]bool{},
 		seenWarn: map[string]bool{}, ctors: map[string]bool{}, dtorsAt: map[string]bool{},
-		fieldsOf: map[uintptr][]clang.Cursor{}, lambdas: map[int32]*declInfo{}, usrs: map[uintptr]string{}, fnTypes: map[clang.TypeKey]string{},
+		fieldsOf: map[uintptr][]clang.Cursor{}, lambdas: map[int32]*declInfo{}, usrs: map[uintptr]string{}, spellings: map[uintptr]keyedSpelling{}, fnTypes: map[clang.TypeKey]string{},
 	}
 	defer w.buf.Free()
 	defer w.aux.Free()
