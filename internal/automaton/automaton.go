@@ -81,10 +81,24 @@ func NewBuilder() *Builder {
 	return b
 }
 
+// Reset empties the builder to the start state alone, keeping its memory
+// for the next automaton (Finish's result never shares it).
+func (b *Builder) Reset() {
+	for i := range b.eps {
+		b.eps[i] = b.eps[i][:0]
+	}
+	b.flags, b.eps, b.edges = b.flags[:0], b.eps[:0], b.edges[:0]
+	b.State()
+}
+
 // State adds a state and returns its number.
 func (b *Builder) State() int {
 	b.flags = append(b.flags, 0)
-	b.eps = append(b.eps, nil)
+	if len(b.eps) < cap(b.eps) {
+		b.eps = b.eps[:len(b.eps)+1] // an emptied list kept by Reset
+	} else {
+		b.eps = append(b.eps, nil)
+	}
 	return len(b.flags) - 1
 }
 
@@ -175,7 +189,12 @@ type scratch struct {
 	moves                                 []move
 	dmoves                                []dmove
 	tgt, dinfos                           []int32
-	sigTab, setTab                        internTable
+	// determinise's result and subsets: read by minimise, then dead
+	dstates        []State
+	dedges         []Edge
+	dsets          [][]int32
+	setArena       []int32
+	sigTab, setTab internTable
 }
 
 // dmove is a labelled move of a subset during determinisation.
@@ -357,13 +376,16 @@ func (b *Builder) determiniseFast(out [][]nfaEdge, sc *scratch) *Automaton {
 	}
 	order := append(sc.order[:0], 0)
 	num[0] = 0
-	a := &Automaton{Deterministic: true, States: make([]State, 0, len(b.flags))}
+	// the result only lives until minimise has read it: its states,
+	// edges and infos are carved from the scratch's arrays
+	a := &Automaton{Deterministic: true, States: sc.dstates[:0]}
 	es := sc.es[:0]
-	defer func() { sc.num, sc.order, sc.es = num, order, es }()
-	// edges and infos are carved from two arrays (the result only lives
-	// until minimise has read it)
-	edgeArena := make([]Edge, 0, len(b.edges))
-	infoArena := make([]int32, 0, len(b.edges))
+	edgeArena := sc.dedges[:0]
+	infoArena := sc.setArena[:0]
+	defer func() {
+		sc.num, sc.order, sc.es = num, order, es
+		sc.dstates, sc.dedges, sc.setArena = a.States, edgeArena, infoArena
+	}()
 	for i := 0; i < len(order); i++ {
 		q := order[i]
 		es = append(es[:0], out[q]...)
@@ -398,7 +420,7 @@ func (b *Builder) determinise(cl [][]int32, out [][]nfaEdge, sc *scratch) (*Auto
 	if limit < 1024 {
 		limit = 1024
 	}
-	var sets [][]int32
+	sets := sc.dsets[:0]
 	tab := &sc.setTab
 	tab.reset(len(b.flags))
 	add := func(s []int32) int32 {
@@ -414,19 +436,24 @@ func (b *Builder) determinise(cl [][]int32, out [][]nfaEdge, sc *scratch) (*Auto
 	} else {
 		add(cl[0])
 	}
-	a := &Automaton{Deterministic: true}
+	a := &Automaton{Deterministic: true, States: sc.dstates[:0]}
+	edgeArena := sc.dedges[:0]
 	// The labelled moves of a subset, sorted by label, then target, then
 	// info; grouped by label they give the subset's edges in label order
 	// (map iteration would make the numbering differ between runs).
 	moves := sc.dmoves[:0]
 	tgt, infos := sc.tgt[:0], sc.dinfos[:0]
-	var setArena []int32 // subsets and infos, carved from one array
-	defer func() { sc.dmoves, sc.tgt, sc.dinfos = moves, tgt, infos }()
+	setArena := sc.setArena[:0] // subsets and infos, carved from one array
+	defer func() {
+		sc.dmoves, sc.tgt, sc.dinfos, sc.dsets, sc.setArena = moves, tgt, infos, sets, setArena
+		sc.dstates, sc.dedges = a.States, edgeArena
+	}()
 	for i := 0; i < len(sets); i++ {
 		if len(sets) > limit {
 			return nil, false
 		}
 		var st State
+		e0 := len(edgeArena)
 		moves = moves[:0]
 		for _, q := range sets[i] {
 			st.Flags |= b.flags[q]
@@ -468,7 +495,10 @@ func (b *Builder) determinise(cl [][]int32, out [][]nfaEdge, sc *scratch) (*Auto
 				inf = setArena[len(setArena)-len(infos) : len(setArena) : len(setArena)]
 			}
 			to := add(set)
-			st.Edges = append(st.Edges, Edge{Label: l, To: to, Infos: inf})
+			edgeArena = append(edgeArena, Edge{Label: l, To: to, Infos: inf})
+		}
+		if len(edgeArena) > e0 {
+			st.Edges = edgeArena[e0:len(edgeArena):len(edgeArena)]
 		}
 		a.States = append(a.States, st)
 	}

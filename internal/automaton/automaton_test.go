@@ -2,6 +2,8 @@ package automaton
 
 import (
 	"math/rand"
+	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -162,5 +164,49 @@ func TestNFAFallback(t *testing.T) {
 	w := append([]Label{bb, a}, make([]Label, 18)...)
 	if !m.Accepts(w, Return) {
 		t.Fatal("fallback NFA lost a word")
+	}
+}
+
+// replay adds b's states, edges and flags to dst (a fresh or reset builder).
+func replay(dst, b *Builder) {
+	for len(dst.flags) < len(b.flags) {
+		dst.State()
+	}
+	for s, es := range b.eps {
+		for _, t := range es {
+			dst.Epsilon(s, int(t))
+		}
+	}
+	for _, e := range b.edges {
+		dst.Edge(int(e.from), int(e.to), e.label, e.info)
+	}
+	for s, f := range b.flags {
+		if f != 0 {
+			dst.Mark(s, f)
+		}
+	}
+}
+
+// TestReset: a builder reused through Reset (larger and smaller automata,
+// with and without epsilon edges) finishes exactly like a fresh one.
+func TestReset(t *testing.T) {
+	r := rand.New(rand.NewSource(5))
+	reused := NewBuilder()
+	for iter := 0; iter < 500; iter++ {
+		b := randomBuilder(r, 1+r.Intn([]int{3, 10, 40}[iter%3]), 1+r.Intn(4))
+		reused.Reset()
+		replay(reused, b)
+		if !reflect.DeepEqual(reused.flags, b.flags) || len(reused.edges) != len(b.edges) {
+			t.Fatalf("iter %d: replayed builder differs", iter)
+		}
+		for s := range b.eps {
+			if !slices.Equal(reused.eps[s], b.eps[s]) {
+				t.Fatalf("iter %d: epsilon edges of %d: %v, want %v", iter, s, reused.eps[s], b.eps[s])
+			}
+		}
+		got, want := reused.Finish(), b.Finish()
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("iter %d: reset builder finished to\n%+v\nwant\n%+v", iter, got, want)
+		}
 	}
 }

@@ -13,6 +13,7 @@ type nfa struct {
 
 	// scratch of finish, reused between functions
 	off, adj, pos, keep, markv, order, stack, closure []int32
+	b                                                 *automaton.Builder
 }
 
 type nedge struct {
@@ -238,7 +239,12 @@ func (a *nfa) finish(start int32) *automaton.Automaton {
 		keep[i] = -1
 		mark[i] = -1
 	}
-	b := automaton.NewBuilder()
+	if a.b == nil {
+		a.b = automaton.NewBuilder()
+	} else {
+		a.b.Reset()
+	}
+	b := a.b
 	keep[start] = 0
 	order := append(a.order[:0], start)
 	stack, closure := a.stack[:0], a.closure[:0]
