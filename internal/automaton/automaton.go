@@ -438,9 +438,9 @@ func (b *Builder) determinise(cl [][]int32, out [][]nfaEdge, sc *scratch) (*Auto
 	}
 	a := &Automaton{Deterministic: true, States: sc.dstates[:0]}
 	edgeArena := sc.dedges[:0]
-	// The labelled moves of a subset, sorted by label, then target, then
-	// info; grouped by label they give the subset's edges in label order
-	// (map iteration would make the numbering differ between runs).
+	// The labelled moves of a subset, sorted by label: grouped by label
+	// they give the subset's edges in label order (map iteration would
+	// make the numbering differ between runs).
 	moves := sc.dmoves[:0]
 	tgt, infos := sc.tgt[:0], sc.dinfos[:0]
 	setArena := sc.setArena[:0] // subsets and infos, carved from one array
@@ -461,15 +461,9 @@ func (b *Builder) determinise(cl [][]int32, out [][]nfaEdge, sc *scratch) (*Auto
 				moves = append(moves, dmove{e.label, e.to, e.info})
 			}
 		}
-		slices.SortFunc(moves, func(x, y dmove) int {
-			if x.label != y.label {
-				return cmp.Compare(x.label, y.label)
-			}
-			if x.to != y.to {
-				return cmp.Compare(x.to, y.to)
-			}
-			return cmp.Compare(x.info, y.info)
-		})
+		// Grouping by label is all the order needed: a group's targets
+		// and infos are sorted and de-duplicated below.
+		slices.SortFunc(moves, func(x, y dmove) int { return cmp.Compare(x.label, y.label) })
 		for j := 0; j < len(moves); {
 			l := moves[j].label
 			tgt, infos = tgt[:0], infos[:0]
