@@ -191,10 +191,8 @@ func (w *walker) topDecl() error {
 	} else {
 		w.calls = w.calls[:n]
 		w.isCallee = w.isCallee[:n]
-		for i := range w.calls {
-			w.calls[i] = nil
-			w.isCallee[i] = false
-		}
+		clear(w.calls)
+		clear(w.isCallee)
 	}
 	for k := range w.lambdas {
 		delete(w.lambdas, k)
