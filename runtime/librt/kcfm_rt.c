@@ -563,20 +563,12 @@ NI __attribute__((noinline, cold)) static void wait_space(struct tls *t, uint64_
 	__atomic_store_n(&t->slot->waiting, 0, __ATOMIC_RELAXED);
 }
 
-/* The stack pointer, the depth measure of hooks (a signal handler runs
- * below the frames it interrupted). */
-NI static inline uintptr_t cur_sp(void)
-{
-	uintptr_t sp;
-#if defined(__x86_64__)
-	__asm__ volatile("mov %%rsp, %0" : "=r"(sp));
-#elif defined(__aarch64__)
-	__asm__ volatile("mov %0, sp" : "=r"(sp));
-#else
-	sp = (uintptr_t)__builtin_frame_address(0);
-#endif
-	return sp;
-}
+/* The depth measure of hooks (a signal handler runs below the frames it
+ * interrupted): the frame address of the hook itself, which the standard
+ * prologue puts at the same distance from its caller in both hooks (the
+ * stack pointer inside the hook would move with whatever the compiler
+ * spills first, differently in the two hooks). */
+#define hook_sp() ((uintptr_t)__builtin_frame_address(0))
 
 /* The general case: first event of a thread, hooks nested by signal
  * handlers, hooks abandoned by siglongjmp. */
@@ -659,7 +651,7 @@ NI static inline __attribute__((always_inline)) void emit(uint64_t w0, uint64_t 
 	struct tls *t = &T;
 	/* The hook's own stack pointer (emit is inlined into the hooks): all
 	 * hooks measure their depth at the same point of their frame. */
-	uintptr_t sp = cur_sp();
+	uintptr_t sp = hook_sp();
 	if (UNLIKELY(t->recs == NULL) || UNLIKELY(t->depth != 0)) {
 		emit_slow(w0, w1, sp);
 		return;
