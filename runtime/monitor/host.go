@@ -20,7 +20,7 @@ type CheckerHost struct {
 	// Logf receives diagnostics (nil: standard error).
 	Logf func(format string, a ...any)
 	// DrainInterval is the longest pause of the background ring drain
-	// (default 2ms); it decides how long a thread that fills its ring
+	// (default 10ms); it decides how long a thread that fills its ring
 	// without making a checked syscall waits.
 	DrainInterval time.Duration
 	// ExitPoll is how often threads are checked for having ended (default 50ms).

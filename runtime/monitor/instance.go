@@ -542,13 +542,13 @@ func (in *instance) slotThread(si ring.SlotInfo) (*thread, *Anomaly) {
 // threads that are gone, and notices threads that ended.
 // batchPause is the background drain's pause after a pass that found
 // records (see drainer).
-const batchPause = 250 * time.Microsecond
+const batchPause = 4 * time.Millisecond
 
 func (in *instance) drainer() {
 	defer in.wg.Done()
 	max := in.s.h.DrainInterval
 	if max <= 0 {
-		max = 2 * time.Millisecond
+		max = 10 * time.Millisecond
 	}
 	exitPoll := in.s.h.ExitPoll
 	if exitPoll <= 0 {
