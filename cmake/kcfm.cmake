@@ -121,7 +121,7 @@ endfunction()
 
 # _kcfm_graph_sources(<target> <out-var>): add one `kcfm graph` build step per
 # C/C++ source of <target>; returns the list of TU graph files.
-function(_kcfm_graph_sources target out)
+function(_kcfm_graph_sources target out flagmode)
   get_target_property(srcs ${target} SOURCES)
   get_target_property(srcdir ${target} SOURCE_DIR)
   get_target_property(bindir ${target} BINARY_DIR)
@@ -154,17 +154,24 @@ function(_kcfm_graph_sources target out)
     string(REPLACE "../" "__/" rel "${rel}")
     set(g "${bindir}/CMakeFiles/${target}.kcfm.dir/${rel}.kcfmtu")
     get_filename_component(gdir "${g}" DIRECTORY)
-    # Silent functions (no call, no syscall; docs/model.md) of C sources
-    # compiled by GCC are left uninstrumented: the graph step writes the
-    # exclusion list as a response file the compile reads.
+    # Silent and flat functions (docs/model.md) of C sources compiled by
+    # GCC are left uninstrumented: a response file the compile reads lists
+    # them. For a library the graph step writes it (facts of the TU); for
+    # an executable the link does (facts of the whole program), see
+    # _kcfm_link_signature.
     set(flags "")
     set(flagsopt "")
     if(ext STREQUAL ".c" AND CMAKE_C_COMPILER_ID STREQUAL "GNU" AND NOT KCFM_INSTRUMENT_SILENT)
-      set(flags "${bindir}/CMakeFiles/${target}.kcfm.dir/${rel}.kcfmflags")
-      set(flagsopt --instrument-flags "${flags}")
-      set_property(SOURCE "${abs}" TARGET_DIRECTORY ${target} APPEND PROPERTY COMPILE_OPTIONS "@${flags}")
-      set_property(SOURCE "${abs}" TARGET_DIRECTORY ${target} APPEND PROPERTY OBJECT_DEPENDS "${flags}")
+      set(f "${bindir}/CMakeFiles/${target}.kcfm.dir/${rel}.kcfmflags")
+      set_property(SOURCE "${abs}" TARGET_DIRECTORY ${target} APPEND PROPERTY COMPILE_OPTIONS "@${f}")
+      set_property(SOURCE "${abs}" TARGET_DIRECTORY ${target} APPEND PROPERTY OBJECT_DEPENDS "${f}")
       set(_kcfm_ordered_compile ON PARENT_SCOPE)
+      if(flagmode STREQUAL "graph")
+        set(flags "${f}")
+        set(flagsopt --instrument-flags "${f}")
+      else()
+        list(APPEND linkflags "${f}")
+      endif()
     endif()
     add_custom_command(
       OUTPUT "${g}" ${flags}
@@ -182,6 +189,7 @@ function(_kcfm_graph_sources target out)
   # The graphs read the compile database CMake writes for this target.
   set_property(TARGET ${target} PROPERTY EXPORT_COMPILE_COMMANDS ON)
   set(${out} "${graphs}" PARENT_SCOPE)
+  set(${out}_flags "${linkflags}" PARENT_SCOPE)
 endfunction()
 
 # In the kcfm build tree the tool is built by target kcfm_tools.
@@ -268,7 +276,7 @@ function(kcfm_make_graph_lib lib)
     set(out "${bindir}/${lib}.kcfmlib")
   endif()
   set(_kcfm_ordered_compile OFF)
-  _kcfm_graph_sources(${lib} graphs)
+  _kcfm_graph_sources(${lib} graphs graph)
   add_custom_command(
     OUTPUT "${out}"
     COMMAND "${KCFM_TOOL}" link --lib "${lib}" --kind ${kind} -o "${out}" ${graphs}
@@ -340,13 +348,9 @@ function(kcfm_generate_signature target)
   endif()
   _kcfm_arch(arch)
   set(_kcfm_ordered_compile OFF)
-  _kcfm_graph_sources(${target} graphs)
+  _kcfm_graph_sources(${target} graphs link)
   add_custom_target(${target}_kcfm_graphs DEPENDS ${graphs})
   _kcfm_depend_on_tool(${target}_kcfm_graphs)
-  if(_kcfm_ordered_compile)
-    # The compile reads the graph step's response files.
-    add_dependencies(${target} ${target}_kcfm_graphs)
-  endif()
   _kcfm_instrument(${target})
   set_target_properties(${target} PROPERTIES KCFM_SIGNATURE "${out}")
   set(libc glibc)
@@ -365,10 +369,11 @@ function(kcfm_generate_signature target)
   # libraries defined anywhere in the project are known.
   cmake_language(EVAL CODE "
     cmake_language(DEFER DIRECTORY [[${CMAKE_SOURCE_DIR}]] CALL _kcfm_link_signature
-      [[${target}]] [[${out}]] [[${graphs}]] [[${ARG_LIBS}]] [[${arch}]] [[${libc}]] [[${entry}]] [[${strict}]])")
+      [[${target}]] [[${out}]] [[${graphs}]] [[${ARG_LIBS}]] [[${arch}]] [[${libc}]] [[${entry}]] [[${strict}]]
+      [[${graphs_flags}]])")
 endfunction()
 
-function(_kcfm_link_signature target out graphs libs arch libc entry strict)
+function(_kcfm_link_signature target out graphs libs arch libc entry strict flags)
   _kcfm_collect_graph_libs(${target} auto)
   list(APPEND libs ${auto})
   list(REMOVE_DUPLICATES libs)
@@ -402,15 +407,25 @@ function(_kcfm_link_signature target out graphs libs arch libc entry strict)
     endif()
   endforeach()
   set(summary --libc "${libc}")
+  set(flagsopt "")
+  if(flags)
+    # The link writes the response files of the target's C sources: its
+    # silent and flat functions, decided with the facts of the whole
+    # program; the target's compile waits for them.
+    set(flagsopt --instrument-flags)
+  endif()
   add_custom_command(
-    OUTPUT "${out}"
-    COMMAND "${KCFM_TOOL}" link --arch ${arch} ${summary} --entry "${entry}" ${strict}
+    OUTPUT "${out}" ${flags}
+    COMMAND "${KCFM_TOOL}" link --arch ${arch} ${summary} --entry "${entry}" ${strict} ${flagsopt}
             --program "${target}" -o "${out}" ${graphs} ${libgraphs}
     DEPENDS ${graphs} ${libgraphs} "${KCFM_TOOL}"
     COMMENT "kcfm link ${target}.kcfm"
     VERBATIM)
   add_custom_target(${target}_kcfm_signature ALL DEPENDS "${out}")
   add_dependencies(${target}_kcfm_signature ${deps})
+  if(flags)
+    add_dependencies(${target} ${target}_kcfm_signature)
+  endif()
 endfunction()
 
 # --- kcfm_generate_audit_policy ---------------------------------------------

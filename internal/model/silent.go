@@ -108,16 +108,25 @@ func (g *TUGraph) quietEdges(i int, byUSR map[string]int, silent []bool) bool {
 // this TU defines or calls. C++ TUs get none (GCC matches C++ functions by
 // their full printable name, which the TU graph does not carry).
 func (g *TUGraph) InstrumentExclusions() []string {
-	if g.Language != "c" {
-		return nil
-	}
-	silent := g.Silent()
+	ex := g.Silent()
 	for i, f := range g.Flat() {
-		silent[i] = silent[i] || f
+		ex[i] = ex[i] || f
+	}
+	return g.ExclusionNames(ex)
+}
+
+// ExclusionNames returns the names to pass to GCC's
+// -finstrument-functions-exclude-function-list for the functions of g
+// marked in excluded (same index), sorted: those whose name is not part of
+// the name of a function this TU defines and does not exclude, or calls.
+// Nothing for C++ TUs.
+func (g *TUGraph) ExclusionNames(excluded []bool) []string {
+	if g.Language != "c" || len(excluded) != len(g.Functions) {
+		return nil
 	}
 	var others []string
 	for i := range g.Functions {
-		if !silent[i] {
+		if !excluded[i] {
 			others = append(others, g.Functions[i].Name)
 		}
 	}
@@ -129,7 +138,7 @@ func (g *TUGraph) InstrumentExclusions() []string {
 	var out []string
 	for i := range g.Functions {
 		name := g.Functions[i].Name
-		if !silent[i] || !cIdentifier(name) {
+		if !excluded[i] || !cIdentifier(name) {
 			continue
 		}
 		ok := true
@@ -180,7 +189,16 @@ const MaxFlatStates = 64
 
 // Flat reports, per function of g, whether it is flat (and not silent:
 // silent functions need no inlining).
-func (g *TUGraph) Flat() []bool {
+func (g *TUGraph) Flat() []bool { return g.flat(false) }
+
+// FlatCandidates is Flat without the condition of internal linkage: the
+// functions that are flat as far as this TU can tell. Only a link of the
+// whole program can confirm one with external linkage (its address taken,
+// a callback registered, recursion, in another TU); kcfm link then writes
+// the exclusion lists of the program's TUs itself.
+func (g *TUGraph) FlatCandidates() []bool { return g.flat(true) }
+
+func (g *TUGraph) flat(external bool) []bool {
 	silent := g.Silent()
 	flat := make([]bool, len(g.Functions))
 	byUSR := make(map[string]int, len(g.Functions))
@@ -208,7 +226,7 @@ func (g *TUGraph) Flat() []bool {
 	callees := make([][]int, len(g.Functions))
 	for i := range g.Functions {
 		f := &g.Functions[i]
-		ok := !silent[i] && f.Static && f.Kind == "function" && !f.NoReturn && f.Linkage != "" &&
+		ok := !silent[i] && (f.Static || external) && f.Kind == "function" && !f.NoReturn && f.Linkage != "" &&
 			f.Name != "main" && !escapes[f.USR] && len(f.Automaton.States) > 0 &&
 			len(f.Automaton.States) <= MaxFlatStates
 		for _, st := range f.Automaton.States {

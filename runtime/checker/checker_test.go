@@ -31,7 +31,7 @@ const (
 	nrExit   = 231
 )
 
-var sums = fakeSums{"write": {nrWrite}, "open_for_write": {nrOpenat}, "execv": {nrExecve}, "socket": {nrSocket}, "exit": {nrExit}, "qsort": nil, "longjmp": nil}
+var sums = fakeSums{"write": {nrWrite}, "open_for_write": {nrOpenat}, "open": {nrOpenat}, "execv": {nrExecve}, "socket": {nrSocket}, "exit": {nrExit}, "qsort": nil, "longjmp": nil}
 
 func build(t *testing.T, src string, mutate func(g *model.TUGraph)) (*model.Signature, map[string]int32) {
 	t.Helper()
@@ -273,11 +273,13 @@ func TestStepResultsCanonical(t *testing.T) {
 	}
 }
 
-// Flat functions (small static functions without indirect calls) are
-// inlined into their callers: left uninstrumented, their syscalls are
-// checked in order in the caller's frame; instrumented, as usual.
+// Flat functions (small functions without indirect calls that make no
+// syscall an attacker is after) are inlined into their callers: left
+// uninstrumented, their syscalls are checked in order in the caller's
+// frame; instrumented, as usual.
 func TestFlatFunctionsInlined(t *testing.T) {
-	src := "main: call opener; ext execv; ret\nopener: ext write; ext open_for_write; call helper; ret\nhelper: ext socket; ret"
+	const nrUname, nrGetuid = 63, 102
+	src := "main: call opener; ext execv; ret\nopener: ext write; sys 63; call helper; ret\nhelper: sys 102; ret\nfiler: ext open_for_write; ret"
 	static := func(g *model.TUGraph) {
 		for i := range g.Functions {
 			if g.Functions[i].Name != "main" {
@@ -285,25 +287,33 @@ func TestFlatFunctionsInlined(t *testing.T) {
 			}
 		}
 	}
-	sig, ids := build(t, src, static)
-	for _, full := range []bool{false, true} {
-		// uninstrumented: no events for opener and helper
-		if a := run(t, sig, ids, full, []ev{enter("main"), sys(nrWrite), sys(nrOpenat), sys(nrSocket), sys(nrExecve), exit("main")}); a != nil {
-			t.Fatalf("full=%v: uninstrumented flat functions: %+v", full, a)
-		}
-		// instrumented copies: their events are checked as before
-		if a := run(t, sig, ids, full, []ev{enter("main"), enter("opener"), sys(nrWrite), sys(nrOpenat), enter("helper"), sys(nrSocket), exit("helper"), exit("opener"), sys(nrExecve), exit("main")}); a != nil {
-			t.Fatalf("full=%v: instrumented flat functions: %+v", full, a)
+	for _, mod := range []func(*model.TUGraph){static, nil} { // internal and external linkage
+		sig, ids := build(t, src, mod)
+		for _, full := range []bool{false, true} {
+			// uninstrumented: no events for opener and helper
+			if a := run(t, sig, ids, full, []ev{enter("main"), sys(nrWrite), sys(nrUname), sys(nrGetuid), sys(nrExecve), exit("main")}); a != nil {
+				t.Fatalf("full=%v: uninstrumented flat functions: %+v", full, a)
+			}
+			// instrumented copies: their events are checked as before
+			if a := run(t, sig, ids, full, []ev{enter("main"), enter("opener"), sys(nrWrite), sys(nrUname), enter("helper"), sys(nrGetuid), exit("helper"), exit("opener"), sys(nrExecve), exit("main")}); a != nil {
+				t.Fatalf("full=%v: instrumented flat functions: %+v", full, a)
+			}
 		}
 		// the order inside the inlined functions still counts
-		if a := run(t, sig, ids, full, []ev{enter("main"), sys(nrSocket), sys(nrOpenat)}); a == nil {
-			t.Fatalf("full=%v: socket before openat accepted", full)
+		if a := run(t, sig, ids, true, []ev{enter("main"), sys(nrGetuid), sys(nrWrite)}); a == nil {
+			t.Fatal("getuid before write accepted")
 		}
-		if a := run(t, sig, ids, full, []ev{enter("main"), sys(nrExecve), sys(nrOpenat)}); a == nil {
-			t.Fatalf("full=%v: openat after execv accepted", full)
+		if a := run(t, sig, ids, true, []ev{enter("main"), sys(nrExecve), sys(nrWrite)}); a == nil {
+			t.Fatal("write after execv accepted")
 		}
 	}
-	// Not flat: address taken, external linkage, recursion.
+	// Not flat: a function that can open a file for writing (a hijack
+	// target: its entry must be seen), address taken, a signal handler.
+	filer := "main: call filer; ret\nfiler: ext open; ret"
+	sig, ids := build(t, filer, static)
+	if a := run(t, sig, ids, true, []ev{enter("main"), sys(nrOpenat)}); a == nil {
+		t.Fatal("filer (openat) is inlined")
+	}
 	for _, c := range []struct {
 		name string
 		mod  func(g *model.TUGraph)
@@ -312,7 +322,9 @@ func TestFlatFunctionsInlined(t *testing.T) {
 			static(g)
 			g.AddressTaken = append(g.AddressTaken, model.FuncRef{USR: "c:@F@opener", Type: "void (void)"})
 		}},
-		{"external linkage", func(g *model.TUGraph) {}},
+		{"signal handler", func(g *model.TUGraph) {
+			g.Callbacks = append(g.Callbacks, model.Callback{Registrar: "signal", USR: "c:@F@opener"})
+		}},
 	} {
 		sig, ids := build(t, src, c.mod)
 		if a := run(t, sig, ids, true, []ev{enter("main"), sys(nrWrite)}); a == nil {

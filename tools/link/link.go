@@ -58,6 +58,11 @@ type Report struct {
 	// Flat counts the flat functions (model.TUGraph.Flat): their automata
 	// are inlined into their callers.
 	Flat int
+	// Exclusions are, per program unit (the units argument of Link, same
+	// order), the names GCC may leave uninstrumented
+	// (-finstrument-functions-exclude-function-list): its silent and flat
+	// functions, decided with the facts of the whole program.
+	Exclusions [][]string
 }
 
 // AvgIndirectTargets is the average number of targets per indirect call.
@@ -69,9 +74,10 @@ func (r *Report) AvgIndirectTargets() float64 {
 }
 
 type fnInfo struct {
-	id   int32
-	unit *model.TUGraph
-	fn   *model.Function
+	id      int32
+	unit    *model.TUGraph
+	unitIdx int // index into linker.units
+	fn      *model.Function
 }
 
 type linker struct {
@@ -88,6 +94,7 @@ type linker struct {
 	flags    []uint32
 	silent   []bool // by id: calls of it are optional events
 	flat     []bool // by id: calls of it may be its inlined automaton
+	nProgram int    // units[:nProgram] are the program's own TUs
 
 	addrTaken  map[string]string   // USR -> type
 	extAddr    map[string]string   // external address-taken: linkage -> type
@@ -126,6 +133,7 @@ func Link(units []*model.TUGraph, libs []*model.LibGraph, opt Options) (*model.S
 		return nil, nil, fmt.Errorf("link: unknown architecture %q", opt.Arch)
 	}
 	l.units = append(l.units, units...)
+	l.nProgram = len(units)
 	for _, lib := range libs {
 		for i := range lib.Units {
 			l.units = append(l.units, &lib.Units[i])
@@ -140,6 +148,7 @@ func Link(units []*model.TUGraph, libs []*model.LibGraph, opt Options) (*model.S
 		return nil, nil, fmt.Errorf("link: entry function %q is not defined in any graph (%d functions linked); pass ENTRY/--entry", opt.Entry, len(l.fns))
 	}
 	l.flags[entry.id] |= model.FnEntry
+	l.decideFlat()
 	sig := &model.Signature{Arch: string(opt.Arch), Program: opt.Program, Libc: opt.Summaries.Describe(), Entry: entry.id}
 	for _, u := range l.units {
 		if u.Language == "c++" {
@@ -219,34 +228,36 @@ func (l *linker) collect() {
 	// function defined in several TUs (a function of a header) counts as
 	// silent when any of its TUs found it silent, as that TU's compile may
 	// have left its copy uninstrumented.
+	// Flat functions: of library units as their TUs decided (static ones
+	// only); of the program's own units every candidate, confirmed with
+	// the facts of the whole program in decideFlat.
 	silent, flat := map[string]bool{}, map[string]bool{}
-	for _, u := range l.units {
+	for k, u := range l.units {
 		for i, s := range u.Silent() {
 			if s {
 				silent[u.Functions[i].USR] = true
 			}
 		}
-		for i, f := range u.Flat() {
+		fl := u.Flat()
+		if k < l.nProgram {
+			fl = u.FlatCandidates()
+		}
+		for i, f := range fl {
 			if f {
 				flat[u.Functions[i].USR] = true
 			}
 		}
 	}
-	for _, u := range l.units {
+	for k, u := range l.units {
 		for i := range u.Functions {
 			f := &u.Functions[i]
 			if _, dup := l.byUSR[f.USR]; dup {
 				continue // inline/template definitions seen in several TUs
 			}
-			fi := &fnInfo{id: int32(len(l.fns)), unit: u, fn: f}
+			fi := &fnInfo{id: int32(len(l.fns)), unit: u, unitIdx: k, fn: f}
 			l.fns = append(l.fns, fi)
 			l.silent = append(l.silent, silent[f.USR])
 			l.flat = append(l.flat, flat[f.USR] && !silent[f.USR])
-			if silent[f.USR] {
-				l.rep.Silent++
-			} else if flat[f.USR] {
-				l.rep.Flat++
-			}
 			l.byUSR[f.USR] = fi
 			if f.Linkage != "" && !f.Static {
 				if _, ok := l.bySymbol[f.Linkage]; !ok {
@@ -319,6 +330,168 @@ func (l *linker) collect() {
 			}
 		}
 	}
+}
+
+// decideFlat confirms the flat candidates with the facts of the whole
+// program: a function with external linkage whose address is taken, that
+// is registered as a callback or handler, that is the entry or a
+// constructor/destructor anywhere, a function that is recursive through
+// other flat functions, and a function of the program that can make a
+// HijackTargets syscall stay instrumented. (Functions of library units
+// were decided by their TU: static ones only, and not by HijackTargets.)
+// Then it computes the exclusion list of every program unit.
+func (l *linker) decideFlat() {
+	const escapes = model.FnAddressTaken | model.FnSyncCallback | model.FnThreadStart | model.FnSignalHandler |
+		model.FnExitHandler | model.FnCtor | model.FnEntry
+	for _, f := range l.fns {
+		if l.flat[f.id] && !f.fn.Static && l.flags[f.id]&escapes != 0 {
+			l.flat[f.id] = false
+		}
+	}
+	callees := make([][]int32, len(l.fns))
+	for _, f := range l.fns {
+		if !l.flat[f.id] {
+			continue
+		}
+		for _, st := range f.fn.Automaton.States {
+			for _, e := range st.Edges {
+				lbl := f.unit.Labels[e.Label]
+				if lbl.Kind != model.Call {
+					continue
+				}
+				if c := l.resolve(lbl.Target, lbl.Name); c != nil {
+					callees[f.id] = append(callees[f.id], c.id)
+				}
+			}
+		}
+	}
+	worthy := map[int]bool{}
+	for _, name := range HijackTargets {
+		if nr, ok := l.table.Nr(name); ok {
+			worthy[nr] = true
+		}
+	}
+	for changed := true; changed; {
+		changed = false
+		for _, f := range l.fns {
+			if !l.flat[f.id] {
+				continue
+			}
+			if l.flatReaches(f.id, callees) || (f.unitIdx < l.nProgram && l.makesWorthy(f.id, worthy, map[int32]bool{})) {
+				l.flat[f.id] = false
+				changed = true
+			}
+		}
+	}
+	for _, f := range l.fns {
+		if l.silent[f.id] {
+			l.rep.Silent++
+		} else if l.flat[f.id] {
+			l.rep.Flat++
+		}
+	}
+	l.rep.Exclusions = make([][]string, l.nProgram)
+	for k, u := range l.units[:l.nProgram] {
+		ex := make([]bool, len(u.Functions))
+		for i := range u.Functions {
+			if fi := l.byUSR[u.Functions[i].USR]; fi != nil {
+				ex[i] = l.silent[fi.id] || l.flat[fi.id]
+			}
+		}
+		l.rep.Exclusions[k] = u.ExclusionNames(ex)
+	}
+}
+
+// HijackTargets are the system calls an attacker hijacking control flow
+// is after (run a program, create processes, open files, talk to the
+// network, change identities or permissions, signal other processes). A
+// function of the program that can make one of them (itself, through libc,
+// or through flat functions it calls) stays instrumented, so that a jump
+// into it is seen - and named in the incident - at its entry, not only at
+// the system call.
+var HijackTargets = []string{
+	"execve", "execveat", "fork", "vfork", "clone", "clone3", "socket", "socketpair", "connect", "bind", "listen",
+	"accept", "accept4", "ptrace", "process_vm_writev", "kill", "tkill", "tgkill", "setuid", "setgid", "setreuid",
+	"setregid", "setresuid", "setresgid", "setgroups", "open", "openat", "openat2", "creat", "unlink", "unlinkat",
+	"rename", "renameat", "renameat2", "chmod", "fchmod", "fchmodat", "chown", "fchown", "fchownat", "lchown",
+	"mount", "umount2", "chroot", "pivot_root", "init_module", "finit_module", "memfd_create", "link", "linkat",
+	"symlink", "symlinkat", "mkdir", "mkdirat", "truncate", "ftruncate",
+}
+
+// hijackLibc are the C library functions whose purpose is one of the
+// HijackTargets operations. (The summaries of many more libc functions
+// contain such a syscall incidentally - malloc reading a /proc file,
+// strftime loading the time zone - which does not make their callers
+// interesting targets.)
+var hijackLibc = map[string]bool{}
+
+func init() {
+	for _, n := range []string{
+		"open", "open64", "openat", "openat64", "creat", "creat64", "fopen", "fopen64", "freopen", "freopen64",
+		"execve", "execv", "execvp", "execvpe", "execl", "execlp", "execle", "fexecve", "system", "popen",
+		"posix_spawn", "posix_spawnp", "fork", "vfork", "clone", "daemon", "socket", "socketpair", "connect",
+		"bind", "listen", "accept", "accept4", "ptrace", "kill", "killpg", "setuid", "setgid", "seteuid",
+		"setegid", "setreuid", "setregid", "setresuid", "setresgid", "setgroups", "unlink", "unlinkat", "remove",
+		"rename", "renameat", "renameat2", "chmod", "fchmod", "fchmodat", "chown", "fchown", "fchownat",
+		"lchown", "mount", "umount", "umount2", "chroot", "dlopen", "dlmopen", "mkdir", "mkdirat", "symlink",
+		"symlinkat", "link", "linkat", "truncate", "ftruncate", "mkstemp", "mkostemp", "tmpfile", "shm_open",
+		"memfd_create",
+	} {
+		hijackLibc[n] = true
+	}
+}
+
+// makesWorthy: flat function id can make a HijackTargets syscall itself,
+// call a hijackLibc function or unknown code, or do so through the flat
+// functions it calls.
+func (l *linker) makesWorthy(id int32, worthy map[int]bool, seen map[int32]bool) bool {
+	if seen[id] {
+		return false
+	}
+	seen[id] = true
+	f := l.fns[id]
+	for _, st := range f.fn.Automaton.States {
+		for _, e := range st.Edges {
+			lbl := f.unit.Labels[e.Label]
+			switch lbl.Kind {
+			case model.Syscall:
+				if worthy[lbl.Nr] {
+					return true
+				}
+			case model.Call:
+				if c := l.resolve(lbl.Target, lbl.Name); c != nil {
+					if l.flat[c.id] && l.makesWorthy(c.id, worthy, seen) {
+						return true
+					}
+					continue
+				}
+				name := baseName(lbl.Name)
+				if _, ok := l.opt.Summaries.Lookup(name); !ok || hijackLibc[name] {
+					return true // unknown code may do anything
+				}
+			}
+		}
+	}
+	return false
+}
+
+// flatReaches: id calls itself through flat functions.
+func (l *linker) flatReaches(id int32, callees [][]int32) bool {
+	seen := map[int32]bool{}
+	stack := append([]int32(nil), callees[id]...)
+	for len(stack) > 0 {
+		c := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if c == id {
+			return true
+		}
+		if seen[c] || !l.flat[c] {
+			continue
+		}
+		seen[c] = true
+		stack = append(stack, callees[c]...)
+	}
+	return false
 }
 
 func appendID(s []int32, id int32) []int32 {

@@ -224,6 +224,8 @@ func TestDependentCallByName(t *testing.T) {
 func TestSilentCallsOptional(t *testing.T) {
 	g := mustBuild(t, "main: call eq; call work; ret\neq: ret\nwork: call eq; ext write; ret\nuser: icall int (void); ret")
 	g.AddressTaken = append(g.AddressTaken, model.FuncRef{USR: "c:@F@eq", Type: "int (void)"})
+	// work is a signal handler too: not flat, its call stays an event.
+	g.Callbacks = append(g.Callbacks, model.Callback{Registrar: "signal", USR: "c:@F@work"})
 	sig, rep, err := Link([]*model.TUGraph{g}, nil, Options{Arch: sysnum.X86_64, Summaries: sums{"write": {1}}})
 	if err != nil {
 		t.Fatal(err)
@@ -247,7 +249,7 @@ func TestSilentCallsOptional(t *testing.T) {
 	// work is not silent: its call stays mandatory after eq's.
 	m := fn(sig, "main")
 	for _, e := range m.States[0].Edges {
-		if sig.Functions[e.Label].Name == "eq" {
+		if _, sys := e.Label.IsSyscall(); !sys && sig.Functions[e.Label].Name == "eq" {
 			if got := callees(sig, &model.SigFunction{States: []model.SigState{m.States[e.To]}}); len(got) != 1 || got[0] != "work" {
 				t.Fatalf("after eq main calls %v, want [work]", got)
 			}
@@ -294,4 +296,28 @@ func idOf(sig *model.Signature, name string) int32 {
 		}
 	}
 	return -1
+}
+
+// Functions with external linkage are flat only when no TU of the program
+// lets them escape; the exclusion lists say so per TU.
+func TestFlatExternalDecidedByProgram(t *testing.T) {
+	a := mustBuild(t, "main: call h; call k; call r1; ret\nh: ext write; ret\nk: ext write; ret\nr1: ext write; call r2; ret")
+	b := mustBuild(t, "setup: ext signal; ret\nr2: call r1; ret | ret")
+	b.Callbacks = append(b.Callbacks, model.Callback{Registrar: "signal", USR: "c:@F@h"})
+	sig, rep, err := Link([]*model.TUGraph{a, b}, nil, Options{Arch: sysnum.X86_64, Summaries: sums{"write": {1}, "signal": nil}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// h is a signal handler (registered in b) and r1 recurses through r2
+	// in the other TU: they stay instrumented. k, setup and r2 (whose call
+	// of the instrumented r1 ends the inlining) are flat.
+	if rep.Flat != 3 {
+		t.Fatalf("flat: %d, want 3 (k, setup, r2)", rep.Flat)
+	}
+	if len(rep.Exclusions) != 2 || strings.Join(rep.Exclusions[0], ",") != "k" || strings.Join(rep.Exclusions[1], ",") != "r2,setup" {
+		t.Fatalf("exclusions: %q", rep.Exclusions)
+	}
+	if fn(sig, "k") == nil {
+		t.Fatal("flat k left the signature")
+	}
 }

@@ -36,8 +36,14 @@ func writeInstrumentFlags(path string, g *model.TUGraph) error {
 	if !strings.HasSuffix(path, instrumentFlagsSuffix) {
 		return fmt.Errorf("--instrument-flags %s: the file name must end in %s", path, instrumentFlagsSuffix)
 	}
+	return writeExclusions(path, g.InstrumentExclusions())
+}
+
+// writeExclusions writes the response file for GCC that leaves the named
+// functions uninstrumented (empty: no option).
+func writeExclusions(path string, names []string) error {
 	var b bytes.Buffer
-	if names := g.InstrumentExclusions(); len(names) > 0 {
+	if len(names) > 0 {
 		b.WriteString("-finstrument-functions-exclude-function-list=" + strings.Join(names, ",") + "\n")
 	}
 	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, b.Bytes()) {

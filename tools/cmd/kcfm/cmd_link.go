@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -34,26 +35,29 @@ made with 'kcfm libc generate'. External functions without a summary are warned 
 			&cli.StringFlag{Name: "lib", Usage: "make a library graph with this name instead of a signature"},
 			&cli.StringFlag{Name: "kind", Usage: "library kind with --lib: static or shared", Value: "static"},
 			&cli.BoolFlag{Name: "quiet", Usage: "do not print warnings"},
+			&cli.BoolFlag{Name: "instrument-flags", Usage: "also write, next to every TU graph G given (G.kcfmtu -> G.kcfmflags), the GCC response file that leaves its silent and flat functions uninstrumented, decided for the whole program (see docs/model.md)"},
 		},
 		Action: linkAction,
 	})
 }
 
-func readGraphs(paths []string) ([]*model.TUGraph, []*model.LibGraph, error) {
+func readGraphs(paths []string) ([]*model.TUGraph, []*model.LibGraph, []string, error) {
 	var tus []*model.TUGraph
 	var libs []*model.LibGraph
+	var tuPaths []string
 	for _, p := range paths {
 		tu, lib, err := model.ReadGraphFile(p)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		if tu != nil {
 			tus = append(tus, tu)
+			tuPaths = append(tuPaths, p)
 		} else {
 			libs = append(libs, lib)
 		}
 	}
-	return tus, libs, nil
+	return tus, libs, tuPaths, nil
 }
 
 func loadSummaries(spec string, arch sysnum.Arch) (*libcsum.Summary, error) {
@@ -74,7 +78,7 @@ func linkAction(c *cli.Context) error {
 	if c.NArg() == 0 {
 		return fmt.Errorf("link: no graph files given")
 	}
-	tus, libs, err := readGraphs(c.Args().Slice())
+	tus, libs, tuPaths, err := readGraphs(c.Args().Slice())
 	if err != nil {
 		return err
 	}
@@ -129,6 +133,13 @@ func linkAction(c *cli.Context) error {
 	}
 	if err := model.WriteSignature(c.String("o"), sig); err != nil {
 		return err
+	}
+	if c.Bool("instrument-flags") {
+		for i, p := range tuPaths {
+			if err := writeExclusions(strings.TrimSuffix(p, ".kcfmtu")+instrumentFlagsSuffix, rep.Exclusions[i]); err != nil {
+				return fmt.Errorf("link: %v", err)
+			}
+		}
 	}
 	if !c.Bool("quiet") {
 		fmt.Fprintf(os.Stderr, "kcfm link: %s: %d functions, %d states, %d syscalls; indirect calls %d (avg %.2f targets, %d narrowed), virtual calls %d\n",
