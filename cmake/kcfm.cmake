@@ -54,12 +54,14 @@
 #                  made with `kcfm libc generate`.
 #   KCFM_TARGET_TRIPLE  clang target for graphing when cross-compiling; default
 #                  from CMAKE_C_COMPILER_TARGET or CMAKE_LIBRARY_ARCHITECTURE.
-#   KCFM_INSTRUMENT_SILENT  ON: instrument silent functions too (static
-#                  functions without calls or syscalls). Default OFF: with GCC,
-#                  C sources are compiled after their graph step, which writes
-#                  a response file (-finstrument-functions-exclude-function-list)
-#                  that leaves them uninstrumented; the signature never has
-#                  them either (docs/model.md, "Silent functions").
+#   KCFM_INSTRUMENT_SILENT  ON: instrument every function. Default OFF: with
+#                  GCC, the silent and flat functions of C sources (helpers that
+#                  can reach no syscall, or none an attacker is after; see
+#                  docs/model.md, "Silent and flat functions") are left
+#                  uninstrumented through a response file
+#                  (-finstrument-functions-exclude-function-list) that the link
+#                  step (executables) or the graph step (graph libraries)
+#                  writes; those sources are compiled after it.
 
 include_guard(GLOBAL)
 cmake_minimum_required(VERSION 3.20)
