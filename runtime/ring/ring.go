@@ -191,6 +191,7 @@ type consumer struct {
 	tail      uint64
 	claiming  int // Reap passes that saw the slot stuck in Claiming
 	corrupted bool
+	buf       []Record // DrainSlot's batch buffer
 }
 
 // Arena is a mapped ring arena. Its methods are safe for concurrent use;
@@ -468,50 +469,14 @@ func (a *Arena) Drain(tid int, fn func(Record) error) (int, error) {
 // unchanged. A head more than one ring ahead of the reader is corruption:
 // the reader skips to it and returns ErrCorrupt.
 func (a *Arena) DrainSlot(index int, fn func(Record) error) (int, error) {
-	a.life.RLock()
-	defer a.life.RUnlock()
-	if a.closed {
-		return 0, ErrClosed
-	}
-	if index < 0 || index >= a.slots {
-		return 0, fmt.Errorf("ring arena: slot %d out of range 0..%d", index, a.slots-1)
-	}
-	c := &a.cons[index]
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	headp, tailp := a.p64(index, sHead), a.p64(index, sTail)
-	head := atomic.LoadUint64(headp)
-	avail := head - c.tail
-	if int64(avail) <= 0 {
-		return 0, nil // nothing, or a head briefly behind us while a hook republishes it
-	}
-	if avail > uint64(a.recs) {
-		si := a.info(index)
-		c.tail = head
-		atomic.StoreUint64(tailp, c.tail)
-		return 0, fmt.Errorf("%w: slot %d (pid %d tid %d): head %d is %d records ahead of tail, ring holds %d", ErrCorrupt, index, si.Pid, si.Tid, head, avail, a.recs)
-	}
-	// The records of this slot; every index below is masked into it.
-	recs := unsafe.Pointer(&a.mem[HeaderSize+index*a.stride+SlotHeaderSize])
-	mask, tail := a.mask, c.tail
-	n := 0
-	for tail != head {
-		p := unsafe.Add(recs, (tail&mask)*RecordSize)
-		r := decode(*(*uint64)(p), *(*uint64)(unsafe.Add(p, 8)))
-		tail++
-		n++
-		if err := fn(r); err != nil {
-			c.tail = tail
-			atomic.StoreUint64(tailp, tail)
-			return n, err
+	return a.drain(index, nil, func(recs []Record) (int, error) {
+		for i, r := range recs {
+			if err := fn(r); err != nil {
+				return i + 1, err
+			}
 		}
-		if n&1023 == 0 {
-			atomic.StoreUint64(tailp, tail) // let a blocked producer go on
-		}
-	}
-	c.tail = tail
-	atomic.StoreUint64(tailp, tail)
-	return n, nil
+		return len(recs), nil
+	})
 }
 
 // DrainSlotBatch is DrainSlot handing records over in batches of up to
@@ -523,6 +488,12 @@ func (a *Arena) DrainSlotBatch(index int, buf []Record, fn func([]Record) (int, 
 	if len(buf) == 0 {
 		return 0, errors.New("ring arena: DrainSlotBatch needs a buffer")
 	}
+	return a.drain(index, buf, fn)
+}
+
+// drain reads the published records of a slot in batches (into buf, or
+// into the slot's own buffer when buf is nil) and hands them to fn.
+func (a *Arena) drain(index int, buf []Record, fn func([]Record) (int, error)) (int, error) {
 	a.life.RLock()
 	defer a.life.RUnlock()
 	if a.closed {
@@ -534,11 +505,17 @@ func (a *Arena) DrainSlotBatch(index int, buf []Record, fn func([]Record) (int, 
 	c := &a.cons[index]
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if buf == nil {
+		if c.buf == nil {
+			c.buf = make([]Record, 64)
+		}
+		buf = c.buf
+	}
 	headp, tailp := a.p64(index, sHead), a.p64(index, sTail)
 	head := atomic.LoadUint64(headp)
 	avail := head - c.tail
 	if int64(avail) <= 0 {
-		return 0, nil
+		return 0, nil // nothing, or a head briefly behind us while a hook republishes it
 	}
 	if avail > uint64(a.recs) {
 		si := a.info(index)
