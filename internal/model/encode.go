@@ -342,6 +342,10 @@ func (e *jsonEncoder) tu(g *TUGraph) {
 		e.raw(`,"warnings":`)
 		e.strs(g.Warnings)
 	}
+	if len(g.Uninstrumented) > 0 {
+		e.raw(`,"uninstrumented":`)
+		e.strs(g.Uninstrumented)
+	}
 	e.byte('}')
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"math/rand"
+	"reflect"
 	"testing"
 
 	"github.com/kcfm-linux/kcfm/internal/automaton"
@@ -69,9 +70,21 @@ func fullTU() *TUGraph {
 			}},
 			{USR: "c:@S@B", Name: "B"},
 		},
-		Ctors:    []string{"c:@F@init"},
-		Dtors:    []string{"c:@F@fini"},
-		Warnings: []string{"a.c:3:4: warning\twith\ttabs\nand newlines"},
+		Ctors:          []string{"c:@F@init"},
+		Dtors:          []string{"c:@F@fini"},
+		Warnings:       []string{"a.c:3:4: warning\twith\ttabs\nand newlines"},
+		Uninstrumented: []string{"c:@F@cb"},
+	}
+}
+
+// fullTU sets every field of TUGraph: a field the hand-written encoder
+// forgets cannot pass TestEncodeMatchesEncodingJSON unnoticed.
+func TestFullTUSetsEveryField(t *testing.T) {
+	v := reflect.ValueOf(fullTU()).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		if v.Field(i).IsZero() {
+			t.Errorf("fullTU leaves TUGraph.%s unset", v.Type().Field(i).Name)
+		}
 	}
 }
 
@@ -242,6 +255,7 @@ func randTU(r *rand.Rand) TUGraph {
 		}
 	}
 	g.Ctors, g.Dtors, g.Warnings = randStrings(r), randStrings(r), randStrings(r)
+	g.Uninstrumented = randStrings(r)
 	return g
 }
 

@@ -108,11 +108,31 @@ func (g *TUGraph) quietEdges(i int, byUSR map[string]int, silent []bool) bool {
 // this TU defines or calls. C++ TUs get none (GCC matches C++ functions by
 // their full printable name, which the TU graph does not carry).
 func (g *TUGraph) InstrumentExclusions() []string {
+	return g.ExclusionNames(g.excludable())
+}
+
+// excludable: the silent and flat functions of g (same index).
+func (g *TUGraph) excludable() []bool {
 	ex := g.Silent()
 	for i, f := range g.Flat() {
 		ex[i] = ex[i] || f
 	}
-	return g.ExclusionNames(ex)
+	return ex
+}
+
+// MarkUninstrumented records in g.Uninstrumented the functions an
+// exclusion list from InstrumentExclusions may leave uninstrumented: every
+// silent and flat function (GCC's substring match excludes no other).
+func (g *TUGraph) MarkUninstrumented() {
+	g.Uninstrumented = nil
+	if g.Language != "c" {
+		return
+	}
+	for i, ex := range g.excludable() {
+		if ex {
+			g.Uninstrumented = append(g.Uninstrumented, g.Functions[i].USR)
+		}
+	}
 }
 
 // ExclusionNames returns the names to pass to GCC's

@@ -190,6 +190,10 @@ type TUGraph struct {
 	// Warnings the analysis wants the user to see (unsupported constructs
 	// handled conservatively, etc.).
 	Warnings []string `json:"warnings,omitempty"`
+	// Uninstrumented are the USRs of the functions the build may have left
+	// uninstrumented: the silent and flat functions `kcfm graph
+	// --instrument-flags` wrote an exclusion list for (see silent.go).
+	Uninstrumented []string `json:"uninstrumented,omitempty"`
 }
 
 // LibGraph is the graph of a library: the TU graphs of its sources and the

@@ -35,6 +35,18 @@ var sums = fakeSums{"write": {nrWrite}, "open_for_write": {nrOpenat}, "open": {n
 
 func build(t *testing.T, src string, mutate func(g *model.TUGraph)) (*model.Signature, map[string]int32) {
 	t.Helper()
+	return buildWith(t, src, mutate, link.Options{})
+}
+
+// buildDecided links with DecideExclusions (as kcfm link --instrument-flags):
+// silent and flat functions are modelled as possibly uninstrumented.
+func buildDecided(t *testing.T, src string, mutate func(g *model.TUGraph)) (*model.Signature, map[string]int32) {
+	t.Helper()
+	return buildWith(t, src, mutate, link.Options{DecideExclusions: true})
+}
+
+func buildWith(t *testing.T, src string, mutate func(g *model.TUGraph), opt link.Options) (*model.Signature, map[string]int32) {
+	t.Helper()
 	g, err := testgraph.Build(src)
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +54,8 @@ func build(t *testing.T, src string, mutate func(g *model.TUGraph)) (*model.Sign
 	if mutate != nil {
 		mutate(g)
 	}
-	sig, _, err := link.Link([]*model.TUGraph{g}, nil, link.Options{Arch: sysnum.X86_64, Summaries: sums})
+	opt.Arch, opt.Summaries = sysnum.X86_64, sums
+	sig, _, err := link.Link([]*model.TUGraph{g}, nil, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +261,7 @@ func TestExceptionUnwindReturns(t *testing.T) {
 func TestStepResultsCanonical(t *testing.T) {
 	// After the unreported write, both of main's start states call f and
 	// reach the same state: the merge of two equal closures.
-	sig, ids := build(t, "main: sys 1; call f; call g; ret | call f; call g; ret\nf: ret\ng: ret", nil)
+	sig, ids := buildDecided(t, "main: sys 1; call f; call g; ret | call f; call g; ret\nf: ret\ng: ret", nil)
 	m := New(sig, func(nr int) bool { return nr != 1 }) // write (1) is never reported
 	main := ids["main"]
 	set := m.closure(main, 0)
@@ -288,7 +301,7 @@ func TestFlatFunctionsInlined(t *testing.T) {
 		}
 	}
 	for _, mod := range []func(*model.TUGraph){static, nil} { // internal and external linkage
-		sig, ids := build(t, src, mod)
+		sig, ids := buildDecided(t, src, mod)
 		for _, full := range []bool{false, true} {
 			// uninstrumented: no events for opener and helper
 			if a := run(t, sig, ids, full, []ev{enter("main"), sys(nrWrite), sys(nrUname), sys(nrGetuid), sys(nrExecve), exit("main")}); a != nil {
@@ -310,7 +323,7 @@ func TestFlatFunctionsInlined(t *testing.T) {
 	// Not flat: a function that can open a file for writing (a hijack
 	// target: its entry must be seen), address taken, a signal handler.
 	filer := "main: call filer; ret\nfiler: ext open; ret"
-	sig, ids := build(t, filer, static)
+	sig, ids := buildDecided(t, filer, static)
 	if a := run(t, sig, ids, true, []ev{enter("main"), sys(nrOpenat)}); a == nil {
 		t.Fatal("filer (openat) is inlined")
 	}
@@ -326,13 +339,13 @@ func TestFlatFunctionsInlined(t *testing.T) {
 			g.Callbacks = append(g.Callbacks, model.Callback{Registrar: "signal", USR: "c:@F@opener"})
 		}},
 	} {
-		sig, ids := build(t, src, c.mod)
+		sig, ids := buildDecided(t, src, c.mod)
 		if a := run(t, sig, ids, true, []ev{enter("main"), sys(nrWrite)}); a == nil {
 			t.Fatalf("%s: opener is inlined", c.name)
 		}
 	}
 	rec := "main: call r; ret\nr: ext write; call r; ret | ret"
-	sig, ids = build(t, rec, static)
+	sig, ids = buildDecided(t, rec, static)
 	if a := run(t, sig, ids, true, []ev{enter("main"), sys(nrWrite)}); a == nil {
 		t.Fatal("recursive r is inlined")
 	}

@@ -39,6 +39,14 @@ type Options struct {
 	// NoNarrowing disables narrowing of indirect-call targets by the
 	// functions stored into each pointer slot.
 	NoNarrowing bool
+	// DecideExclusions: the link decides which functions of the program's
+	// own units the build leaves uninstrumented (silent and flat ones,
+	// with the facts of the whole program) and returns the exclusion lists
+	// in Report.Exclusions; the caller writes them for the compile (kcfm
+	// link --instrument-flags). Otherwise those units, like library units,
+	// are modelled by what their graph records (TUGraph.Uninstrumented:
+	// nothing unless the graph step wrote an exclusion list).
+	DecideExclusions bool
 }
 
 // Report tells what the link did, for `kcfm link` and `kcfm show`.
@@ -94,6 +102,7 @@ type linker struct {
 	flags    []uint32
 	silent   []bool // by id: calls of it are optional events
 	flat     []bool // by id: calls of it may be its inlined automaton
+	decided  []bool // by id: the link decides whether it is flat
 	nProgram int    // units[:nProgram] are the program's own TUs
 
 	addrTaken  map[string]string   // USR -> type
@@ -228,22 +237,37 @@ func (l *linker) collect() {
 	// function defined in several TUs (a function of a header) counts as
 	// silent when any of its TUs found it silent, as that TU's compile may
 	// have left its copy uninstrumented.
-	// Flat functions: of library units as their TUs decided (static ones
-	// only); of the program's own units every candidate, confirmed with
-	// the facts of the whole program in decideFlat.
-	silent, flat := map[string]bool{}, map[string]bool{}
+	// Silent and flat functions: of the program's own units, when the link
+	// decides, every candidate (confirmed with the facts of the whole
+	// program in decideFlat); of the other units, those their graph step
+	// recorded as left uninstrumented (static flat ones and silent ones,
+	// decided with the TU's own facts - enough for them).
+	silent, flat, decided := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for k, u := range l.units {
-		for i, s := range u.Silent() {
-			if s {
-				silent[u.Functions[i].USR] = true
+		sil := u.Silent()
+		var fl []bool
+		if k < l.nProgram && l.opt.DecideExclusions {
+			fl = u.FlatCandidates()
+			for i := range u.Functions {
+				decided[u.Functions[i].USR] = true
+			}
+		} else {
+			rec := map[string]bool{}
+			for _, usr := range u.Uninstrumented {
+				rec[usr] = true
+			}
+			fl = u.Flat()
+			for i := range u.Functions {
+				in := rec[u.Functions[i].USR]
+				sil[i] = sil[i] && in
+				fl[i] = fl[i] && in
 			}
 		}
-		fl := u.Flat()
-		if k < l.nProgram {
-			fl = u.FlatCandidates()
-		}
-		for i, f := range fl {
-			if f {
+		for i := range u.Functions {
+			if sil[i] {
+				silent[u.Functions[i].USR] = true
+			}
+			if fl[i] {
 				flat[u.Functions[i].USR] = true
 			}
 		}
@@ -258,6 +282,7 @@ func (l *linker) collect() {
 			l.fns = append(l.fns, fi)
 			l.silent = append(l.silent, silent[f.USR])
 			l.flat = append(l.flat, flat[f.USR] && !silent[f.USR])
+			l.decided = append(l.decided, decided[f.USR])
 			l.byUSR[f.USR] = fi
 			if f.Linkage != "" && !f.Static {
 				if _, ok := l.bySymbol[f.Linkage]; !ok {
@@ -332,8 +357,8 @@ func (l *linker) collect() {
 	}
 }
 
-// decideFlat confirms the flat candidates with the facts of the whole
-// program: a function with external linkage whose address is taken, that
+// decideFlat confirms the flat candidates the link decides on with the
+// facts of the whole program: a function with external linkage whose address is taken, that
 // is registered as a callback or handler, that is the entry or a
 // constructor/destructor anywhere, a function that is recursive through
 // other flat functions, and a function of the program that can make a
@@ -344,7 +369,7 @@ func (l *linker) decideFlat() {
 	const escapes = model.FnAddressTaken | model.FnSyncCallback | model.FnThreadStart | model.FnSignalHandler |
 		model.FnExitHandler | model.FnCtor | model.FnEntry
 	for _, f := range l.fns {
-		if l.flat[f.id] && !f.fn.Static && l.flags[f.id]&escapes != 0 {
+		if l.flat[f.id] && l.decided[f.id] && !f.fn.Static && l.flags[f.id]&escapes != 0 {
 			l.flat[f.id] = false
 		}
 	}
@@ -377,7 +402,10 @@ func (l *linker) decideFlat() {
 			if !l.flat[f.id] {
 				continue
 			}
-			if l.flatReaches(f.id, callees) || (f.unitIdx < l.nProgram && l.makesWorthy(f.id, worthy, map[int32]bool{})) {
+			if !l.decided[f.id] {
+				continue // compiled already as its graph step decided
+			}
+			if l.flatReaches(f.id, callees) || l.makesWorthy(f.id, worthy, map[int32]bool{}) {
 				l.flat[f.id] = false
 				changed = true
 			}
@@ -389,6 +417,9 @@ func (l *linker) decideFlat() {
 		} else if l.flat[f.id] {
 			l.rep.Flat++
 		}
+	}
+	if !l.opt.DecideExclusions {
+		return
 	}
 	l.rep.Exclusions = make([][]string, l.nProgram)
 	for k, u := range l.units[:l.nProgram] {

@@ -226,7 +226,7 @@ func TestSilentCallsOptional(t *testing.T) {
 	g.AddressTaken = append(g.AddressTaken, model.FuncRef{USR: "c:@F@eq", Type: "int (void)"})
 	// work is a signal handler too: not flat, its call stays an event.
 	g.Callbacks = append(g.Callbacks, model.Callback{Registrar: "signal", USR: "c:@F@work"})
-	sig, rep, err := Link([]*model.TUGraph{g}, nil, Options{Arch: sysnum.X86_64, Summaries: sums{"write": {1}}})
+	sig, rep, err := Link([]*model.TUGraph{g}, nil, Options{DecideExclusions: true, Arch: sysnum.X86_64, Summaries: sums{"write": {1}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +265,7 @@ func TestFlatLoopFallback(t *testing.T) {
 	saved := maxInlineStates
 	maxInlineStates = 0
 	defer func() { maxInlineStates = saved }()
-	sig, rep, err := Link([]*model.TUGraph{g}, nil, Options{Arch: sysnum.X86_64, Summaries: sums{"write": {1}}})
+	sig, rep, err := Link([]*model.TUGraph{g}, nil, Options{DecideExclusions: true, Arch: sysnum.X86_64, Summaries: sums{"write": {1}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +304,7 @@ func TestFlatExternalDecidedByProgram(t *testing.T) {
 	a := mustBuild(t, "main: call h; call k; call r1; ret\nh: ext write; ret\nk: ext write; ret\nr1: ext write; call r2; ret")
 	b := mustBuild(t, "setup: ext signal; ret\nr2: call r1; ret | ret")
 	b.Callbacks = append(b.Callbacks, model.Callback{Registrar: "signal", USR: "c:@F@h"})
-	sig, rep, err := Link([]*model.TUGraph{a, b}, nil, Options{Arch: sysnum.X86_64, Summaries: sums{"write": {1}, "signal": nil}})
+	sig, rep, err := Link([]*model.TUGraph{a, b}, nil, Options{DecideExclusions: true, Arch: sysnum.X86_64, Summaries: sums{"write": {1}, "signal": nil}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,5 +319,36 @@ func TestFlatExternalDecidedByProgram(t *testing.T) {
 	}
 	if fn(sig, "k") == nil {
 		t.Fatal("flat k left the signature")
+	}
+}
+
+// Without DecideExclusions the program's functions are modelled as their
+// graphs record: every call event kept, unless the graph step wrote an
+// exclusion list (TUGraph.Uninstrumented).
+func TestExclusionsAsRecorded(t *testing.T) {
+	src := "main: call eq; call work; ret\neq: ret\nwork: ext write; ret"
+	g := mustBuild(t, src)
+	sig, rep, err := Link([]*model.TUGraph{g}, nil, Options{Arch: sysnum.X86_64, Summaries: sums{"write": {1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Silent != 0 || rep.Flat != 0 || rep.Exclusions != nil {
+		t.Fatalf("nothing recorded, yet %d silent, %d flat, exclusions %q", rep.Silent, rep.Flat, rep.Exclusions)
+	}
+	if got := callees(sig, fn(sig, "main")); len(got) != 1 || got[0] != "eq" {
+		t.Fatalf("main's first calls = %v, want [eq]", got)
+	}
+	g = mustBuild(t, src)
+	g.Functions[2].Static = true // work: flat for its TU
+	g.MarkUninstrumented()
+	if len(g.Uninstrumented) != 2 {
+		t.Fatalf("recorded %v, want eq and work", g.Uninstrumented)
+	}
+	_, rep, err = Link([]*model.TUGraph{g}, nil, Options{Arch: sysnum.X86_64, Summaries: sums{"write": {1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Silent != 1 || rep.Flat != 1 {
+		t.Fatalf("recorded: %d silent, %d flat, want 1 and 1", rep.Silent, rep.Flat)
 	}
 }

@@ -154,6 +154,9 @@ func graphAction(c *cli.Context) error {
 	if ga.target != "" {
 		g.Target = ga.target
 	}
+	if c.String("instrument-flags") != "" {
+		g.MarkUninstrumented() // the graph says what the compile may leave out
+	}
 	if err := writeGraph(ga.out, ga.dump, g); err != nil {
 		return err
 	}

@@ -35,7 +35,7 @@ made with 'kcfm libc generate'. External functions without a summary are warned 
 			&cli.StringFlag{Name: "lib", Usage: "make a library graph with this name instead of a signature"},
 			&cli.StringFlag{Name: "kind", Usage: "library kind with --lib: static or shared", Value: "static"},
 			&cli.BoolFlag{Name: "quiet", Usage: "do not print warnings"},
-			&cli.BoolFlag{Name: "instrument-flags", Usage: "also write, next to every TU graph G given (G.kcfmtu -> G.kcfmflags), the GCC response file that leaves its silent and flat functions uninstrumented, decided for the whole program (see docs/model.md)"},
+			&cli.BoolFlag{Name: "instrument-flags", Usage: "also write, next to every TU graph G given (G.kcfmtu -> G.kcfmflags), the GCC response file that leaves its silent and flat functions uninstrumented, decided for the whole program, and model them so (without it, the program's functions are modelled as compiled: every one instrumented unless its graph step wrote an exclusion list; see docs/model.md)"},
 		},
 		Action: linkAction,
 	})
@@ -122,6 +122,7 @@ func linkAction(c *cli.Context) error {
 	sig, rep, err := link.Link(tus, libs, link.Options{
 		Arch: arch, Entry: c.String("entry"), Program: c.String("program"),
 		Summaries: link.FromLibcFor(sum, tus, libs), Strict: c.Bool("strict"), NoNarrowing: c.Bool("no-narrowing"),
+		DecideExclusions: c.Bool("instrument-flags"),
 	})
 	if rep != nil && !c.Bool("quiet") {
 		for _, w := range rep.Warnings {
