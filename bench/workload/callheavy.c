@@ -39,6 +39,14 @@ long parse_number(struct parser *p)
 	return v;
 }
 
+/* Error reporting makes the evaluator's functions ones that can make a
+ * system call: they are neither silent nor (being recursive) flat, so
+ * every call of parse_expr/term/factor is a function event. */
+void syntax_error(const struct parser *p, const char *what)
+{
+	fprintf(stderr, "callheavy: %s at \"%.10s\"\n", what, p->s);
+}
+
 long parse_factor(struct parser *p)
 {
 	p->calls++;
@@ -47,12 +55,16 @@ long parse_factor(struct parser *p)
 		long v = parse_expr(p);
 		if (peek(p) == ')')
 			p->s++;
+		else
+			syntax_error(p, "missing )");
 		return v;
 	}
 	if (peek(p) == '-') {
 		p->s++;
 		return -parse_factor(p);
 	}
+	if (peek(p) < '0' || peek(p) > '9')
+		syntax_error(p, "number expected");
 	return parse_number(p);
 }
 
