@@ -72,6 +72,11 @@ type Builder struct {
 	flags []Flags
 	eps   [][]int32
 	edges []nfaEdge
+	// DFALimit, when positive, lowers the state budget of determinisation
+	// (MaxDFAStates, 64 times the NFA): beyond it Finish keeps the
+	// epsilon-free NFA. For automata whose subset construction may blow up
+	// (the linker's, with inlined functions and libc summary loops).
+	DFALimit int
 }
 
 // NewBuilder returns a builder holding only the start state 0.
@@ -189,6 +194,7 @@ type scratch struct {
 	moves                                 []move
 	dmoves                                []dmove
 	tgt, dinfos                           []int32
+	mark                                  []uint32 // determinise: per NFA state, the group that holds it
 	// determinise's result and subsets: read by minimise, then dead
 	dstates        []State
 	dedges         []Edge
@@ -420,6 +426,9 @@ func (b *Builder) determinise(cl [][]int32, out [][]nfaEdge, sc *scratch) (*Auto
 	if limit < 1024 {
 		limit = 1024
 	}
+	if b.DFALimit > 0 && b.DFALimit < limit {
+		limit = b.DFALimit
+	}
 	sets := sc.dsets[:0]
 	tab := &sc.setTab
 	tab.reset(len(b.flags))
@@ -444,9 +453,19 @@ func (b *Builder) determinise(cl [][]int32, out [][]nfaEdge, sc *scratch) (*Auto
 	moves := sc.dmoves[:0]
 	tgt, infos := sc.tgt[:0], sc.dinfos[:0]
 	setArena := sc.setArena[:0] // subsets and infos, carved from one array
+	// mark[q] == group: q is in the target set of the current label group
+	// (its closure was added, so the closures of the states in it are too:
+	// closures are transitive). Without it the closures of every move
+	// would be concatenated and sorted: quadratic where many states of a
+	// subset loop on the same label (libc summary loops, inlined code).
+	mark := sc.mark[:0]
+	for range b.flags {
+		mark = append(mark, 0)
+	}
+	group := uint32(0)
 	defer func() {
 		sc.dmoves, sc.tgt, sc.dinfos, sc.dsets, sc.setArena = moves, tgt, infos, sets, setArena
-		sc.dstates, sc.dedges = a.States, edgeArena
+		sc.dstates, sc.dedges, sc.mark = a.States, edgeArena, mark
 	}()
 	for i := 0; i < len(sets); i++ {
 		if len(sets) > limit {
@@ -467,11 +486,23 @@ func (b *Builder) determinise(cl [][]int32, out [][]nfaEdge, sc *scratch) (*Auto
 		for j := 0; j < len(moves); {
 			l := moves[j].label
 			tgt, infos = tgt[:0], infos[:0]
+			if group++; group == 0 { // wrapped: start the marks afresh
+				clear(mark)
+				group = 1
+			}
 			for ; j < len(moves) && moves[j].label == l; j++ {
-				if cl == nil {
-					tgt = append(tgt, moves[j].to)
-				} else {
-					tgt = append(tgt, cl[moves[j].to]...)
+				if to := moves[j].to; mark[to] != group {
+					if cl == nil {
+						mark[to] = group
+						tgt = append(tgt, to)
+					} else {
+						for _, x := range cl[to] {
+							if mark[x] != group {
+								mark[x] = group
+								tgt = append(tgt, x)
+							}
+						}
+					}
 				}
 				if x := moves[j].info; x >= 0 {
 					infos = append(infos, x)
