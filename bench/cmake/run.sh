@@ -5,7 +5,10 @@
 # Usage: bench/cmake/run.sh [KCFM_BUILD_DIR] [ROUNDS]
 #   KCFM_BUILD_DIR: a configured and built kcfm tree (default build/dev);
 #   its build-tree package is used through find_package(kcfm).
-# Prints each round and the median ratio with/without.
+# Prints each round and the median ratio with/without. Extra configure
+# options for the "with" project: KCFM_BENCH_CMAKE_ARGS (e.g.
+# -DKCFM_INSTRUMENT_SILENT=ON: every function instrumented, so the compile
+# does not wait for the graph and link steps).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 KB=$(realpath "${1:-build/dev}")
@@ -37,7 +40,9 @@ mkproj "$W/without" 0
 one() { # one VARIANT -> seconds
   local b="$W/b-$1"
   rm -rf "$b"
-  cmake -S "$W/$1" -B "$b" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_PREFIX_PATH="$KB/toolchain" >/dev/null
+  local extra=()
+  [ "$1" = with ] && read -r -a extra <<<"${KCFM_BENCH_CMAKE_ARGS:-}"
+  cmake -S "$W/$1" -B "$b" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_PREFIX_PATH="$KB/toolchain" "${extra[@]}" >/dev/null
   local t0 t1
   t0=$(date +%s.%N)
   cmake --build "$b" -j2 >/dev/null
