@@ -4,14 +4,20 @@ import (
 	"testing"
 )
 
-// BenchmarkEnterExit measures one function call event pair (enter +
-// exit) of a program that calls f in a loop, in the default mode.
-func BenchmarkEnterExit(b *testing.B) {
+// benchProcess: a program that calls f (which calls g) in a loop, in the
+// default mode, entered into main.
+func benchProcess(b *testing.B) (p *Process, f, g int32) {
 	t := &testing.T{}
 	sig, ids := build(t, "main: loop { call f; ext write }; ret\nf: call g; ret\ng: ret", nil)
-	p := New(sig, func(nr int) bool { return nr == nrOpenat }).NewProcess(1)
+	p = New(sig, func(nr int) bool { return nr == nrOpenat }).NewProcess(1)
 	p.Enter(1, ids["main"])
-	f, g := ids["f"], ids["g"]
+	return p, ids["f"], ids["g"]
+}
+
+// BenchmarkEnterExit measures one call of f (enter f, enter g, exit g,
+// exit f) through Enter and Exit.
+func BenchmarkEnterExit(b *testing.B) {
+	p, f, g := benchProcess(b)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -29,11 +35,7 @@ func BenchmarkEnterExit(b *testing.B) {
 // BenchmarkEvents is BenchmarkEnterExit through the batch entry point
 // (Events, as FlowChecker drains a ring): ns/op is per call pair (4 events).
 func BenchmarkEvents(b *testing.B) {
-	t := &testing.T{}
-	sig, ids := build(t, "main: loop { call f; ext write }; ret\nf: call g; ret\ng: ret", nil)
-	p := New(sig, func(nr int) bool { return nr == nrOpenat }).NewProcess(1)
-	p.Enter(1, ids["main"])
-	f, g := ids["f"], ids["g"]
+	p, f, g := benchProcess(b)
 	const pairs = 64
 	evs := make([]Event, 0, 4*pairs)
 	for i := 0; i < pairs; i++ {
