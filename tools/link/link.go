@@ -246,7 +246,8 @@ func (l *linker) collect() {
 	for k, u := range l.units {
 		sil := u.Silent()
 		var fl []bool
-		if k < l.nProgram && l.opt.DecideExclusions {
+		if k < l.nProgram && l.opt.DecideExclusions && u.Language == "c" {
+			// (GCC's exclusion list is written for C sources only.)
 			fl = u.FlatCandidates()
 			for i := range u.Functions {
 				decided[u.Functions[i].USR] = true

@@ -352,3 +352,17 @@ func TestExclusionsAsRecorded(t *testing.T) {
 		t.Fatalf("recorded: %d silent, %d flat, want 1 and 1", rep.Silent, rep.Flat)
 	}
 }
+
+// Exclusion lists are written for C sources only: the functions of a C++
+// unit keep all their call events even when the link decides.
+func TestNoExclusionsForCxx(t *testing.T) {
+	g := mustBuild(t, "main: call eq; call work; ret\neq: ret\nwork: ext write; ret")
+	g.Language = "c++"
+	_, rep, err := Link([]*model.TUGraph{g}, nil, Options{DecideExclusions: true, Arch: sysnum.X86_64, Summaries: sums{"write": {1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Silent != 0 || rep.Flat != 0 || len(rep.Exclusions) != 1 || len(rep.Exclusions[0]) != 0 {
+		t.Fatalf("C++ unit: %d silent, %d flat, exclusions %q", rep.Silent, rep.Flat, rep.Exclusions)
+	}
+}
