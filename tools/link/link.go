@@ -367,6 +367,18 @@ func (l *linker) collect() {
 // were decided by their TU: static ones only, and not by HijackTargets.)
 // Then it computes the exclusion list of every program unit.
 func (l *linker) decideFlat() {
+	// A silent function's TU took the PureLibc names it calls for libc; if
+	// the program defines such a function itself (and it is not silent),
+	// the caller is not silent either.
+	for changed := true; changed; {
+		changed = false
+		for _, f := range l.fns {
+			if l.silent[f.id] && l.decided[f.id] && !l.quietInProgram(f) {
+				l.silent[f.id] = false
+				changed = true
+			}
+		}
+	}
 	const escapes = model.FnAddressTaken | model.FnSyncCallback | model.FnThreadStart | model.FnSignalHandler |
 		model.FnExitHandler | model.FnCtor | model.FnEntry
 	for _, f := range l.fns {
@@ -505,6 +517,23 @@ func (l *linker) makesWorthy(id int32, worthy map[int]bool, seen map[int32]bool)
 		}
 	}
 	return false
+}
+
+// quietInProgram: every call of f resolves to libc or to a silent
+// function of the program.
+func (l *linker) quietInProgram(f *fnInfo) bool {
+	for _, st := range f.fn.Automaton.States {
+		for _, e := range st.Edges {
+			lbl := f.unit.Labels[e.Label]
+			if lbl.Kind != model.Call {
+				return false
+			}
+			if c := l.resolve(lbl.Target, lbl.Name); c != nil && !l.silent[c.id] {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // flatReaches: id calls itself through flat functions.

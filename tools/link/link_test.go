@@ -366,3 +366,23 @@ func TestNoExclusionsForCxx(t *testing.T) {
 		t.Fatalf("C++ unit: %d silent, %d flat, exclusions %q", rep.Silent, rep.Flat, rep.Exclusions)
 	}
 }
+
+// A program that defines its own function named like a pure libc one
+// (here a strlen that makes a syscall) does not get its callers treated as
+// silent when the link decides.
+func TestSilentSeesProgramDefinedPureNames(t *testing.T) {
+	a := mustBuild(t, "main: call f; ret\nf: ext strlen; ret")
+	b := mustBuild(t, "strlen: sys 1; ret")
+	_, rep, err := Link([]*model.TUGraph{a, b}, nil, Options{DecideExclusions: true, Arch: sysnum.X86_64, Summaries: sums{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ex := range rep.Exclusions[0] {
+		if ex == "f" {
+			t.Fatalf("f calls the program's strlen (a syscall) but is excluded: %q", rep.Exclusions)
+		}
+	}
+	if rep.Silent != 0 {
+		t.Fatalf("%d silent functions, want 0", rep.Silent)
+	}
+}
