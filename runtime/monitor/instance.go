@@ -409,52 +409,54 @@ var errStop = errors.New("stop draining")
 // verdict kill it stops at the first anomaly (the instance is condemned).
 // Caller holds in.mu.
 func (in *instance) drainSlot(si ring.SlotInfo, pid, tid int) (int, *Anomaly) {
-	var first *Anomaly
-	if bm, ok := in.model.(BatchModel); ok {
-		if in.batch == nil {
-			in.batch = make([]ring.Record, 512)
-		}
-		n, err := in.ring.DrainSlotBatch(si.Index, in.batch, func(recs []ring.Record) (int, error) {
-			done := 0
-			for done < len(recs) {
-				k, a := bm.FuncBatch(pid, tid, recs[done:])
-				if k <= 0 || k > len(recs)-done {
-					k = len(recs) - done
-				}
-				done += k
-				if a != nil && first == nil {
-					first = a
-					if in.verdict == ipc.VerdictKill {
-						return done, errStop
-					}
-				}
-			}
-			return done, nil
-		})
-		if err != nil && err != errStop && first == nil {
-			first = &Anomaly{Type: "anomaly", Pid: pid, Tid: tid, Event: "ring", Reason: "function-event ring: " + err.Error()}
-		}
-		return n, first
+	if in.batch == nil {
+		in.batch = make([]ring.Record, 512)
 	}
-	n, err := in.ring.DrainSlot(si.Index, func(r ring.Record) error {
-		if r.Lost {
-			// An event lost to a hook abandoned by siglongjmp: the model has
-			// no resynchronisation event (see docs/monitor.md); skip it.
-			return nil
-		}
-		if a := in.model.Func(pid, tid, r.Fn, r.Site, r.Exit); a != nil && first == nil {
-			first = a
-			if in.verdict == ipc.VerdictKill {
-				return errStop
+	deliver := funcBatch(in.model)
+	var first *Anomaly
+	n, err := in.ring.DrainSlotBatch(si.Index, in.batch, func(recs []ring.Record) (int, error) {
+		done := 0
+		for done < len(recs) {
+			k, a := deliver(pid, tid, recs[done:])
+			if k <= 0 || k > len(recs)-done {
+				k = len(recs) - done
+			}
+			done += k
+			if a != nil && first == nil {
+				first = a
+				if in.verdict == ipc.VerdictKill {
+					return done, errStop
+				}
 			}
 		}
-		return nil
+		return done, nil
 	})
 	if err != nil && err != errStop && first == nil {
 		// A corrupt ring is tampering or a bug: fail closed.
 		first = &Anomaly{Type: "anomaly", Pid: pid, Tid: tid, Event: "ring", Reason: "function-event ring: " + err.Error()}
 	}
 	return n, first
+}
+
+// funcBatch returns m's FuncBatch, or for a Model without one the same
+// contract on top of Func (Lost records - events lost to a hook abandoned
+// by siglongjmp - are skipped: the model has no resynchronisation event,
+// see docs/monitor.md).
+func funcBatch(m Model) func(pid, tid int, recs []ring.Record) (int, *Anomaly) {
+	if bm, ok := m.(BatchModel); ok {
+		return bm.FuncBatch
+	}
+	return func(pid, tid int, recs []ring.Record) (int, *Anomaly) {
+		for i, r := range recs {
+			if r.Lost {
+				continue
+			}
+			if a := m.Func(pid, tid, r.Fn, r.Site, r.Exit); a != nil {
+				return i + 1, a
+			}
+		}
+		return len(recs), nil
+	}
 }
 
 // drainSlots drains the given slots (oldest claim first) and returns the
