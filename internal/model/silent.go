@@ -113,9 +113,10 @@ func (g *TUGraph) InstrumentExclusions() []string {
 
 // excludable: the silent and flat functions of g (same index).
 func (g *TUGraph) excludable() []bool {
-	ex := g.Silent()
-	for i, f := range g.Flat() {
-		ex[i] = ex[i] || f
+	silent := g.Silent()
+	ex := g.flat(false, silent)
+	for i, s := range silent {
+		ex[i] = ex[i] || s
 	}
 	return ex
 }
@@ -209,17 +210,18 @@ const MaxFlatStates = 64
 
 // Flat reports, per function of g, whether it is flat (and not silent:
 // silent functions need no inlining).
-func (g *TUGraph) Flat() []bool { return g.flat(false) }
+func (g *TUGraph) Flat() []bool { return g.flat(false, g.Silent()) }
 
 // FlatCandidates is Flat without the condition of internal linkage: the
 // functions that are flat as far as this TU can tell. Only a link of the
 // whole program can confirm one with external linkage (its address taken,
 // a callback registered, recursion, in another TU); kcfm link then writes
 // the exclusion lists of the program's TUs itself.
-func (g *TUGraph) FlatCandidates() []bool { return g.flat(true) }
+func (g *TUGraph) FlatCandidates() []bool { return g.flat(true, g.Silent()) }
 
-func (g *TUGraph) flat(external bool) []bool {
-	silent := g.Silent()
+// flat: the flat functions of g (with external linkage too if external),
+// given its silent ones.
+func (g *TUGraph) flat(external bool, silent []bool) []bool {
 	flat := make([]bool, len(g.Functions))
 	byUSR := make(map[string]int, len(g.Functions))
 	for i := range g.Functions {
