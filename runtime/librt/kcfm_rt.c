@@ -629,17 +629,25 @@ NI static inline __attribute__((always_inline)) void emit_finish(struct tls *t, 
 	publish(t);
 }
 
-/* A depth-0 event that found the ring full: wait, then complete it. */
-NI __attribute__((noinline, cold)) static void emit_full(struct tls *t, uint64_t h, uint64_t w0, uint64_t w1,
-							 uintptr_t saved_sp)
+/* Write the record of the depth-0 reservation h (unless a nested handler
+ * gave it up as lost meanwhile), then finish the event. */
+NI static inline __attribute__((always_inline)) void emit_complete(struct tls *t, uint64_t h, uint64_t w0,
+								      uint64_t w1, uintptr_t saved_sp)
 {
-	wait_space(t, h, 0);
-	if (t->pos[0] == h + 1) {
+	if (LIKELY(t->pos[0] == h + 1)) {
 		struct record *r = &t->recs[h & t->mask];
 		r->w0 = w0;
 		r->w1 = w1;
 	}
 	emit_finish(t, saved_sp);
+}
+
+/* A depth-0 event that found the ring full: wait, then complete it. */
+NI __attribute__((noinline, cold)) static void emit_full(struct tls *t, uint64_t h, uint64_t w0, uint64_t w1,
+							 uintptr_t saved_sp)
+{
+	wait_space(t, h, 0);
+	emit_complete(t, h, w0, w1, saved_sp);
 }
 
 /* One event, the common case: the thread has its slot and no other hook of
@@ -668,12 +676,7 @@ NI static inline __attribute__((always_inline)) void emit(uint64_t w0, uint64_t 
 		emit_full(t, h, w0, w1, saved_sp); /* tail call: nothing live after it */
 		return;
 	}
-	if (LIKELY(t->pos[0] == h + 1)) {
-		struct record *r = &t->recs[h & t->mask];
-		r->w0 = w0;
-		r->w1 = w1;
-	}
-	emit_finish(t, saved_sp);
+	emit_complete(t, h, w0, w1, saved_sp);
 }
 
 NI __attribute__((noinline, cold)) static int slow_live(void)
