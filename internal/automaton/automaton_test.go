@@ -210,3 +210,35 @@ func TestReset(t *testing.T) {
 		}
 	}
 }
+
+// DFALimit lowers the determinisation budget: (a|b)* a (a|b)^4 needs 32
+// DFA states, within the default budget but not within a limit of 8.
+func TestDFALimit(t *testing.T) {
+	const a, bb = Label(0), Label(1)
+	build := func(limit int) *Automaton {
+		b := NewBuilder()
+		b.DFALimit = limit
+		b.Edge(0, 0, a, -1)
+		b.Edge(0, 0, bb, -1)
+		prev := b.State()
+		b.Edge(0, prev, a, -1)
+		for i := 0; i < 4; i++ {
+			n := b.State()
+			b.Edge(prev, n, a, -1)
+			b.Edge(prev, n, bb, -1)
+			prev = n
+		}
+		b.Mark(prev, Return)
+		return b.Finish()
+	}
+	if m := build(0); !m.Deterministic {
+		t.Fatal("default budget: not determinised")
+	}
+	m := build(8)
+	if m.Deterministic {
+		t.Fatalf("DFALimit 8: determinised into %d states", len(m.States))
+	}
+	if w := []Label{bb, a, a, bb, a, bb}; !m.Accepts(w, Return) {
+		t.Fatal("fallback NFA lost a word")
+	}
+}
