@@ -143,17 +143,7 @@ func TestNFAFallback(t *testing.T) {
 	// with a small budget by building a large k relative to the limit.
 	const a, bb = Label(0), Label(1)
 	b := NewBuilder()
-	b.Edge(0, 0, a, -1)
-	b.Edge(0, 0, bb, -1)
-	prev := b.State()
-	b.Edge(0, prev, a, -1)
-	for i := 0; i < 18; i++ {
-		n := b.State()
-		b.Edge(prev, n, a, -1)
-		b.Edge(prev, n, bb, -1)
-		prev = n
-	}
-	b.Mark(prev, Return)
+	blowUp(b, 18)
 	m := b.Finish()
 	if m.Deterministic {
 		t.Fatalf("expected NFA fallback, got %d DFA states", len(m.States))
@@ -218,17 +208,7 @@ func TestDFALimit(t *testing.T) {
 	build := func(limit int) *Automaton {
 		b := NewBuilder()
 		b.DFALimit = limit
-		b.Edge(0, 0, a, -1)
-		b.Edge(0, 0, bb, -1)
-		prev := b.State()
-		b.Edge(0, prev, a, -1)
-		for i := 0; i < 4; i++ {
-			n := b.State()
-			b.Edge(prev, n, a, -1)
-			b.Edge(prev, n, bb, -1)
-			prev = n
-		}
-		b.Mark(prev, Return)
+		blowUp(b, 4)
 		return b.Finish()
 	}
 	if m := build(0); !m.Deterministic {
@@ -241,4 +221,21 @@ func TestDFALimit(t *testing.T) {
 	if w := []Label{bb, a, a, bb, a, bb}; !m.Accepts(w, Return) {
 		t.Fatal("fallback NFA lost a word")
 	}
+}
+
+// blowUp builds (a|b)* a (a|b)^k over labels 0 (a) and 1 (b) into a fresh
+// builder: 2^(k+1) DFA states.
+func blowUp(b *Builder, k int) {
+	const a, bb = Label(0), Label(1)
+	b.Edge(0, 0, a, -1)
+	b.Edge(0, 0, bb, -1)
+	prev := b.State()
+	b.Edge(0, prev, a, -1)
+	for i := 0; i < k; i++ {
+		n := b.State()
+		b.Edge(prev, n, a, -1)
+		b.Edge(prev, n, bb, -1)
+		prev = n
+	}
+	b.Mark(prev, Return)
 }
