@@ -64,6 +64,7 @@ func Analyze(tu *clang.TU, lang string, opts Options) (*model.TUGraph, error) {
 	}
 	defer w.buf.Free()
 	defer w.aux.Free()
+	w.buf.SetC(lang == "c")
 	w.g = &model.TUGraph{
 		Format: model.TUFormat, Version: model.TUVersion,
 		Source: tu.Spelling(), Language: lang, Target: tu.Triple(),

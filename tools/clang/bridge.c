@@ -122,6 +122,30 @@ static void tree_pop(fc_buf *b) {
 	if (p >= 0 && b->hot[x]) b->hot[p] = 1;
 }
 
+// is_leaf: kinds whose children the walk never needs, so libclang is not
+// asked for them (each costs it a work-list round even when it has none).
+// A ConstantExpr (a case label, an array size) is shown with the kind of
+// what it wraps and has that node again as its only child: an
+// IntegerLiteral "parent" of the same IntegerLiteral. In C a DeclRefExpr
+// has no children; in C++ its qualifier and template arguments are
+// children (NamespaceRef, TypeRef, TemplateRef), so it is walked there.
+static int is_leaf(enum CXCursorKind k, int c_lang) {
+	switch (k) {
+	case CXCursor_IntegerLiteral:
+	case CXCursor_FloatingLiteral:
+	case CXCursor_CharacterLiteral:
+	case CXCursor_StringLiteral:
+	case CXCursor_BreakStmt:
+	case CXCursor_ContinueStmt:
+	case CXCursor_NullStmt:
+		return 1;
+	case CXCursor_DeclRefExpr:
+		return c_lang;
+	default:
+		return 0;
+	}
+}
+
 static enum CXChildVisitResult collect_visit(CXCursor c, CXCursor parent, CXClientData d) {
 	fc_buf *b = d;
 	// Pop until the top of the stack is the parent: the visitor walks in
@@ -140,7 +164,7 @@ static enum CXChildVisitResult collect_visit(CXCursor c, CXCursor parent, CXClie
 	if (!push_node(b, &c, p) || !push_stack(b, self)) return CXChildVisit_Break;
 	b->nodes[self].aux = aux_of(&c);
 	tree_push(b, self, p, c.kind);
-	return CXChildVisit_Recurse;
+	return is_leaf(c.kind, b->c_lang) ? CXChildVisit_Continue : CXChildVisit_Recurse;
 }
 
 long fc_collect(fc_cur root, fc_buf *b) {

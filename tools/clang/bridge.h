@@ -62,6 +62,7 @@ typedef struct {
 	int oom;
 	int32_t *first, *next, *end, *last;
 	uint8_t *hot;
+	int c_lang; // set by the caller: the TU is C (fc_collect prunes more leaves)
 } fc_buf;
 
 fc_buf *fc_buf_new(void);

@@ -307,6 +307,16 @@ func NewBuffer() *Buffer {
 	return b
 }
 
+// SetC tells CollectTree that the cursors come from a C translation unit,
+// where a DeclRefExpr has no children and is not asked for them.
+func (b *Buffer) SetC(c bool) {
+	v := C.int(0)
+	if c {
+		v = 1
+	}
+	b.b.c_lang = v
+}
+
 // Free releases the buffer's C memory.
 func (b *Buffer) Free() {
 	if b.b != nil {
