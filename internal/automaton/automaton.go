@@ -482,7 +482,7 @@ func (b *Builder) determinise(cl [][]int32, out [][]nfaEdge, sc *scratch) (*Auto
 		}
 		// Grouping by label is all the order needed: a group's targets
 		// and infos are sorted and de-duplicated below.
-		slices.SortFunc(moves, func(x, y dmove) int { return cmp.Compare(x.label, y.label) })
+		sortDmoves(moves)
 		for j := 0; j < len(moves); {
 			l := moves[j].label
 			tgt, infos = tgt[:0], infos[:0]
@@ -733,15 +733,7 @@ func minimise(a *Automaton, sc *scratch) *Automaton {
 				}
 			}
 		}
-		slices.SortFunc(moves, func(x, y move) int {
-			if x.l != y.l {
-				return cmp.Compare(x.l, y.l)
-			}
-			if x.to != y.to {
-				return cmp.Compare(x.to, y.to)
-			}
-			return cmp.Compare(x.info, y.info)
-		})
+		sortMoves(moves)
 		st := State{Flags: f}
 		e0 := len(edgeArena)
 		for j := 0; j < len(moves); {
@@ -823,4 +815,60 @@ func (a *Automaton) Validate(numLabels, numInfos int) error {
 		}
 	}
 	return nil
+}
+
+// smallSort is the length up to which the move lists of a state are sorted
+// by insertion with inline comparisons: most states have a handful of
+// moves, and the generic sort's calls through the comparison function
+// cost more than the sorting.
+const smallSort = 24
+
+// sortDmoves orders moves by label (the order within a label is free).
+func sortDmoves(m []dmove) {
+	if len(m) > smallSort {
+		slices.SortFunc(m, func(x, y dmove) int { return cmp.Compare(x.label, y.label) })
+		return
+	}
+	for i := 1; i < len(m); i++ {
+		x := m[i]
+		j := i
+		for ; j > 0 && m[j-1].label > x.label; j-- {
+			m[j] = m[j-1]
+		}
+		m[j] = x
+	}
+}
+
+func moveLess(x, y move) bool {
+	if x.l != y.l {
+		return x.l < y.l
+	}
+	if x.to != y.to {
+		return x.to < y.to
+	}
+	return x.info < y.info
+}
+
+// sortMoves orders moves by label, target and info.
+func sortMoves(m []move) {
+	if len(m) > smallSort {
+		slices.SortFunc(m, func(x, y move) int {
+			if moveLess(x, y) {
+				return -1
+			}
+			if moveLess(y, x) {
+				return 1
+			}
+			return 0
+		})
+		return
+	}
+	for i := 1; i < len(m); i++ {
+		x := m[i]
+		j := i
+		for ; j > 0 && moveLess(x, m[j-1]); j-- {
+			m[j] = m[j-1]
+		}
+		m[j] = x
+	}
 }

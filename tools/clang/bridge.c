@@ -331,10 +331,24 @@ void fc_extent(fc_cur c, fc_loc *start, fc_loc *end) {
 	*end = decode(clang_getRangeEnd(r), 0);
 }
 
+// decode_offset is decode without line and column (libclang computes
+// them only when asked: a line-table lookup and a scan back to the start
+// of the line).
+static fc_loc decode_offset(CXSourceLocation l) {
+	fc_loc r = {0, 0, 0, 0};
+	CXFile f = NULL;
+	clang_getExpansionLocation(l, &f, NULL, NULL, &r.offset);
+	r.file = (uintptr_t)f;
+	return r;
+}
+
 void fc_extents3(fc_cur a, fc_cur b, fc_cur c, fc_loc *out) {
-	fc_extent(a, &out[0], &out[1]);
-	fc_extent(b, &out[2], &out[3]);
-	fc_extent(c, &out[4], &out[5]);
+	fc_cur in[3] = {a, b, c};
+	for (int i = 0; i < 3; i++) {
+		CXSourceRange r = clang_getCursorExtent(to_cx(in[i]));
+		out[2 * i] = decode_offset(clang_getRangeStart(r));
+		out[2 * i + 1] = decode_offset(clang_getRangeEnd(r));
+	}
 }
 
 int fc_loc_in_system_header(fc_cur c) { return clang_Location_isInSystemHeader(clang_getCursorLocation(to_cx(c))); }

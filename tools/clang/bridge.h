@@ -112,7 +112,8 @@ int fc_evaluate_int(fc_cur c, long long *out);
 long fc_overridden(fc_cur c, fc_buf *b);
 fc_loc fc_location(fc_cur c, int spelling);
 void fc_extent(fc_cur c, fc_loc *start, fc_loc *end);
-// fc_extents3 fills out[0..5] with the start and end of a, b and c.
+// fc_extents3 fills out[0..5] with the start and end of a, b and c (file
+// and offset only: line and column are 0).
 void fc_extents3(fc_cur a, fc_cur b, fc_cur c, fc_loc *out);
 int fc_loc_in_system_header(fc_cur c);
 int fc_loc_in_main_file(fc_cur c);

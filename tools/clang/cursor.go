@@ -305,7 +305,7 @@ func (c Cursor) Extent() (Loc, Loc) {
 }
 
 // Extents3 returns the extents of three cursors in one call: start and
-// end of a, b and c.
+// end of a, b and c, as file and offset (Line and Col are 0).
 func Extents3(a, b, c Cursor) [6]Loc {
 	var l [6]C.fc_loc
 	C.fc_extents3(a.c, b.c, c.c, &l[0])
