@@ -454,10 +454,24 @@ func (w *walker) initList(slot string, i int32) {
 		}
 		return
 	}
+	// An array of arithmetic elements (the big tables of byte and integer
+	// constants) holds no function pointer: its elements' types are not
+	// asked one by one (two cgo calls each). A function designator among
+	// them (cast to an integer) is still seen by functionValue.
+	scalar := false
+	if k := ty.Kind(); k == clang.TypeConstantArray || k == clang.TypeIncompleteArray {
+		scalar = arrayElem(ty).Kind().IsArithmetic()
+	}
 	for k := t.first[i]; k >= 0; k = t.next[k] {
 		v := k
 		if t.kind(k) == clang.UnexposedExpr && t.numKids(k) >= 2 {
 			v = t.lastKid(k) // [n] = v
+		}
+		if scalar && t.kind(t.stripWrappers(v)) != clang.InitListExpr {
+			if slot != "" && w.functionValue(v) != nil {
+				w.store(slot, clang.Cursor{}, v, t.cur(v))
+			}
+			continue
 		}
 		w.initElem(slot, clang.Cursor{}, v)
 	}
@@ -465,11 +479,7 @@ func (w *walker) initList(slot string, i int32) {
 
 func (w *walker) initElem(slot string, decl clang.Cursor, v int32) {
 	t := &w.t
-	s := v
-	for t.kind(s) == clang.UnexposedExpr && t.first[s] >= 0 && t.next[t.first[s]] < 0 {
-		s = t.first[s]
-	}
-	if t.kind(s) == clang.InitListExpr {
+	if s := t.stripWrappers(v); t.kind(s) == clang.InitListExpr {
 		w.initList(slot, s)
 		return
 	}

@@ -48,6 +48,14 @@ func (t *tree) lastKid(i int32) int32 {
 	return l
 }
 
+// stripWrappers skips single-child implicit wrappers (UnexposedExpr).
+func (t *tree) stripWrappers(i int32) int32 {
+	for t.kind(i) == clang.UnexposedExpr && t.first[i] >= 0 && t.next[t.first[i]] < 0 {
+		i = t.first[i]
+	}
+	return i
+}
+
 // strip skips implicit wrappers, parentheses and unary * / & around an
 // expression (the shapes a callee expression takes).
 func (t *tree) strip(i int32) int32 {

@@ -360,7 +360,15 @@ const (
 	TypeTypedef         TypeKind = C.CXType_Typedef
 	TypeBlockPointer    TypeKind = C.CXType_BlockPointer
 	TypeOverload        TypeKind = C.CXType_Overload
+	TypeEnum            TypeKind = C.CXType_Enum
 )
+
+// IsArithmetic reports whether a canonical type of this kind is an integer,
+// character, boolean, floating-point or enumeration type (never a pointer,
+// nothing that holds one).
+func (k TypeKind) IsArithmetic() bool {
+	return k >= C.CXType_Bool && k <= C.CXType_LongDouble || k == TypeEnum
+}
 
 func (t Type) Kind() TypeKind      { return TypeKind(t.t.kind) }
 func (t Type) Spelling() string    { return str(C.fc_type_spelling(t.t)) }

@@ -35,3 +35,11 @@ void fill(void) {
   local.handler(1);
   arr[1] = c;
 }
+
+// Arrays of arithmetic elements: no element holds a function pointer,
+// but a function cast to an integer is still a store into the table.
+#include <stdint.h>
+static const unsigned char bytes[] = {1, 2, 3, [7] = 4};
+intptr_t itab[] = {1, (intptr_t)a, 3, [5] = (intptr_t)&b};
+intptr_t inested[2][2] = {{1, 2}, {3, (intptr_t)c}};
+int braced[3] = {1, {2}, 3};
