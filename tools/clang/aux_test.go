@@ -165,3 +165,71 @@ func checkTree(t *testing.T, file string, top Cursor, b *Buffer) {
 		}
 	}
 }
+
+// TestCollectLeaves: the kinds fc_collect does not recurse into have no
+// children the analysis could miss. libclang's own children of each such
+// node are none, or (a ConstantExpr: case labels, array sizes) one node of
+// the same kind, the wrapped expression again. In C++ a DeclRefExpr keeps
+// its children (a qualifier's NamespaceRef).
+func TestCollectLeaves(t *testing.T) {
+	files, err := filepath.Glob("../analysis/testdata/*.c*")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no test inputs: %v", err)
+	}
+	leaves := map[CursorKind]int{}
+	qualified := 0
+	for _, f := range files {
+		cxx := strings.HasSuffix(f, ".cpp")
+		var args []string
+		if cxx {
+			args = []string{"-std=c++17"}
+		}
+		_, tu := parse(t, f, args...)
+		b, aux := NewBuffer(), NewBuffer()
+		defer b.Free()
+		defer aux.Free()
+		b.SetC(!cxx)
+		tops, err := tu.TopLevel(aux, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, top := range tops {
+			tr, err := top.CollectTree(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, n := range tr.Nodes {
+				k := n.Cursor.Kind()
+				leaf := false
+				switch k {
+				case IntegerLiteral, FloatingLiteral, CharacterLiteral, StringLiteral, BreakStmt, ContinueStmt, NullStmt:
+					leaf = true
+				case DeclRefExpr:
+					leaf = !cxx
+					if cxx && tr.First[i] >= 0 {
+						qualified++
+					}
+				}
+				if !leaf {
+					continue
+				}
+				leaves[k]++
+				if tr.First[i] >= 0 {
+					t.Errorf("%s: node %d (%s) has children in the tree", f, i, k.Spelling())
+				}
+				kids := n.Cursor.Children(aux)
+				if len(kids) > 1 || len(kids) == 1 && kids[0].Kind() != k {
+					t.Errorf("%s: node %d (%s %s): libclang gives %d children, the first %s", f, i, k.Spelling(), n.Cursor.Spelling(), len(kids), kids[0].Kind().Spelling())
+				}
+			}
+		}
+	}
+	for _, k := range []CursorKind{IntegerLiteral, StringLiteral, BreakStmt, ContinueStmt, NullStmt, DeclRefExpr} {
+		if leaves[k] == 0 {
+			t.Errorf("no %s in the inputs", k.Spelling())
+		}
+	}
+	if qualified == 0 {
+		t.Error("no C++ DeclRefExpr with children (a qualified name) in the inputs")
+	}
+}

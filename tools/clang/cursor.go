@@ -60,6 +60,9 @@ const (
 	CallExpr               CursorKind = C.CXCursor_CallExpr
 	BlockExpr              CursorKind = C.CXCursor_BlockExpr
 	IntegerLiteral         CursorKind = C.CXCursor_IntegerLiteral
+	FloatingLiteral        CursorKind = C.CXCursor_FloatingLiteral
+	StringLiteral          CursorKind = C.CXCursor_StringLiteral
+	CharacterLiteral       CursorKind = C.CXCursor_CharacterLiteral
 	ParenExpr              CursorKind = C.CXCursor_ParenExpr
 	UnaryOperator          CursorKind = C.CXCursor_UnaryOperator
 	ArraySubscriptExpr     CursorKind = C.CXCursor_ArraySubscriptExpr
