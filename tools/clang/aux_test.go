@@ -23,91 +23,102 @@ func TestIsDeclMatchesLibclang(t *testing.T) {
 	}
 }
 
-// TestCollectFacts checks the facts computed in C while flattening (and
-// the cgo-free IsNull) against the libclang queries they replace, on every
-// node of the analysis test inputs.
-func TestCollectFacts(t *testing.T) {
+// eachTop calls fn with every top-level declaration of the analysis test
+// inputs (and extra files), a buffer to flatten it into (SetC for C
+// inputs when setC) and a second buffer for other queries.
+func eachTop(t *testing.T, extra []string, setC bool, fn func(file string, cxx bool, top Cursor, b, aux *Buffer)) {
+	t.Helper()
 	files, err := filepath.Glob("../analysis/testdata/*.c*")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no test inputs: %v", err)
 	}
-	files = append(files, "testdata/sample.c")
-	var refs, ops, fpAssigns int
-	for _, f := range files {
+	for _, f := range append(files, extra...) {
+		cxx := strings.HasSuffix(f, ".cpp")
 		var args []string
-		if strings.HasSuffix(f, ".cpp") {
+		if cxx {
 			args = []string{"-std=c++17"}
 		}
 		_, tu := parse(t, f, args...)
 		b, aux := NewBuffer(), NewBuffer()
-		defer b.Free()
-		defer aux.Free()
+		b.SetC(setC && !cxx)
 		tops, err := tu.TopLevel(aux, false)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, top := range tops {
-			nodes, err := top.CollectView(b)
-			if err != nil {
-				t.Fatal(err)
+			fn(f, cxx, top, b, aux)
+		}
+		b.Free()
+		aux.Free()
+	}
+}
+
+// TestCollectFacts checks the facts computed in C while flattening (and
+// the cgo-free IsNull) against the libclang queries they replace, on every
+// node of the analysis test inputs.
+func TestCollectFacts(t *testing.T) {
+	var refs, ops, fpAssigns int
+	eachTop(t, []string{"testdata/sample.c"}, false, func(f string, _ bool, top Cursor, b, aux *Buffer) {
+		nodes, err := top.CollectView(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkTree(t, f, top, b)
+		nodes, err = top.CollectView(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copied, err := top.Collect(aux, nil)
+		if err != nil || len(copied) != len(nodes) {
+			t.Fatalf("%s: Collect gave %d nodes (%v), CollectView %d", f, len(copied), err, len(nodes))
+		}
+		for i := range nodes {
+			n := &nodes[i]
+			c := n.Cursor
+			if copied[i] != *n {
+				t.Errorf("%s: node %d: Collect and CollectView differ", f, i)
 			}
-			checkTree(t, f, top, b)
-			nodes, err = top.CollectView(b)
-			if err != nil {
-				t.Fatal(err)
+			if c.IsNull() != c.isNullC() {
+				t.Errorf("%s: node %d (%s): IsNull %v, clang_Cursor_isNull %v", f, i, c.Kind().Spelling(), c.IsNull(), c.isNullC())
 			}
-			copied, err := top.Collect(aux, nil)
-			if err != nil || len(copied) != len(nodes) {
-				t.Fatalf("%s: Collect gave %d nodes (%v), CollectView %d", f, len(copied), err, len(nodes))
+			k, ok := n.RefKind()
+			switch c.Kind() {
+			case DeclRefExpr, MemberRefExpr:
+				r := c.Referenced()
+				if !ok || k != r.Kind() {
+					t.Errorf("%s: node %d (%s %s): RefKind %v %v, Referenced().Kind() %v", f, i, c.Kind().Spelling(), c.Spelling(), k, ok, r.Kind())
+				}
+				if r.IsNull() != r.isNullC() {
+					t.Errorf("%s: node %d: IsNull of the referenced cursor %v, clang_Cursor_isNull %v", f, i, r.IsNull(), r.isNullC())
+				}
+				refs++
+			default:
+				if ok {
+					t.Errorf("%s: node %d (%s): RefKind set", f, i, c.Kind().Spelling())
+				}
 			}
-			for i := range nodes {
-				n := &nodes[i]
-				c := n.Cursor
-				if copied[i] != *n {
-					t.Errorf("%s: node %d: Collect and CollectView differ", f, i)
+			fp, ok := n.FnPtrType()
+			switch c.Kind() {
+			case BinaryOperator:
+				if !ok || fp != isFnPtrSlow(c.Type()) {
+					t.Errorf("%s: node %d: FnPtrType %v %v, want %v", f, i, fp, ok, isFnPtrSlow(c.Type()))
 				}
-				if c.IsNull() != c.isNullC() {
-					t.Errorf("%s: node %d (%s): IsNull %v, clang_Cursor_isNull %v", f, i, c.Kind().Spelling(), c.IsNull(), c.isNullC())
+				ops++
+			default:
+				if ok {
+					t.Errorf("%s: node %d (%s): FnPtrType set", f, i, c.Kind().Spelling())
 				}
-				k, ok := n.RefKind()
-				switch c.Kind() {
-				case DeclRefExpr, MemberRefExpr:
-					r := c.Referenced()
-					if !ok || k != r.Kind() {
-						t.Errorf("%s: node %d (%s %s): RefKind %v %v, Referenced().Kind() %v", f, i, c.Kind().Spelling(), c.Spelling(), k, ok, r.Kind())
-					}
-					if r.IsNull() != r.isNullC() {
-						t.Errorf("%s: node %d: IsNull of the referenced cursor %v, clang_Cursor_isNull %v", f, i, r.IsNull(), r.isNullC())
-					}
-					refs++
-				default:
-					if ok {
-						t.Errorf("%s: node %d (%s): RefKind set", f, i, c.Kind().Spelling())
-					}
-				}
-				fp, ok := n.FnPtrType()
-				switch c.Kind() {
-				case BinaryOperator:
-					if !ok || fp != isFnPtrSlow(c.Type()) {
-						t.Errorf("%s: node %d: FnPtrType %v %v, want %v", f, i, fp, ok, isFnPtrSlow(c.Type()))
-					}
-					ops++
-				default:
-					if ok {
-						t.Errorf("%s: node %d (%s): FnPtrType set", f, i, c.Kind().Spelling())
-					}
-				}
-				if ty := c.Type(); ty.IsFunctionPointer() != isFnPtrSlow(ty) {
-					t.Errorf("%s: node %d: IsFunctionPointer %v, want %v", f, i, ty.IsFunctionPointer(), isFnPtrSlow(ty))
-				} else if fp {
-					fpAssigns++ // counts function-pointer assignments seen
-				}
-				if ty := c.Type().Canonical(); ty.IsPointerToFunctionPointer() != (ty.Kind() == TypePointer && isFnPtrSlow(ty.Pointee())) {
-					t.Errorf("%s: node %d: IsPointerToFunctionPointer %v", f, i, ty.IsPointerToFunctionPointer())
-				}
+			}
+			if ty := c.Type(); ty.IsFunctionPointer() != isFnPtrSlow(ty) {
+				t.Errorf("%s: node %d: IsFunctionPointer %v, want %v", f, i, ty.IsFunctionPointer(), isFnPtrSlow(ty))
+			} else if fp {
+				fpAssigns++ // counts function-pointer assignments seen
+			}
+			if ty := c.Type().Canonical(); ty.IsPointerToFunctionPointer() != (ty.Kind() == TypePointer && isFnPtrSlow(ty.Pointee())) {
+				t.Errorf("%s: node %d: IsPointerToFunctionPointer %v", f, i, ty.IsPointerToFunctionPointer())
 			}
 		}
-	}
+	})
 	if refs == 0 || ops == 0 || fpAssigns == 0 {
 		t.Errorf("inputs exercise too little: %d references, %d binary operators, %d function-pointer assignments", refs, ops, fpAssigns)
 	}
@@ -172,58 +183,38 @@ func checkTree(t *testing.T, file string, top Cursor, b *Buffer) {
 // the same kind, the wrapped expression again. In C++ a DeclRefExpr keeps
 // its children (a qualifier's NamespaceRef).
 func TestCollectLeaves(t *testing.T) {
-	files, err := filepath.Glob("../analysis/testdata/*.c*")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no test inputs: %v", err)
-	}
 	leaves := map[CursorKind]int{}
 	qualified := 0
-	for _, f := range files {
-		cxx := strings.HasSuffix(f, ".cpp")
-		var args []string
-		if cxx {
-			args = []string{"-std=c++17"}
-		}
-		_, tu := parse(t, f, args...)
-		b, aux := NewBuffer(), NewBuffer()
-		defer b.Free()
-		defer aux.Free()
-		b.SetC(!cxx)
-		tops, err := tu.TopLevel(aux, false)
+	eachTop(t, nil, true, func(f string, cxx bool, top Cursor, b, aux *Buffer) {
+		tr, err := top.CollectTree(b)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, top := range tops {
-			tr, err := top.CollectTree(b)
-			if err != nil {
-				t.Fatal(err)
+		for i, n := range tr.Nodes {
+			k := n.Cursor.Kind()
+			leaf := false
+			switch k {
+			case IntegerLiteral, FloatingLiteral, CharacterLiteral, StringLiteral, BreakStmt, ContinueStmt, NullStmt:
+				leaf = true
+			case DeclRefExpr:
+				leaf = !cxx
+				if cxx && tr.First[i] >= 0 {
+					qualified++
+				}
 			}
-			for i, n := range tr.Nodes {
-				k := n.Cursor.Kind()
-				leaf := false
-				switch k {
-				case IntegerLiteral, FloatingLiteral, CharacterLiteral, StringLiteral, BreakStmt, ContinueStmt, NullStmt:
-					leaf = true
-				case DeclRefExpr:
-					leaf = !cxx
-					if cxx && tr.First[i] >= 0 {
-						qualified++
-					}
-				}
-				if !leaf {
-					continue
-				}
-				leaves[k]++
-				if tr.First[i] >= 0 {
-					t.Errorf("%s: node %d (%s) has children in the tree", f, i, k.Spelling())
-				}
-				kids := n.Cursor.Children(aux)
-				if len(kids) > 1 || len(kids) == 1 && kids[0].Kind() != k {
-					t.Errorf("%s: node %d (%s %s): libclang gives %d children, the first %s", f, i, k.Spelling(), n.Cursor.Spelling(), len(kids), kids[0].Kind().Spelling())
-				}
+			if !leaf {
+				continue
+			}
+			leaves[k]++
+			if tr.First[i] >= 0 {
+				t.Errorf("%s: node %d (%s) has children in the tree", f, i, k.Spelling())
+			}
+			kids := n.Cursor.Children(aux)
+			if len(kids) > 1 || len(kids) == 1 && kids[0].Kind() != k {
+				t.Errorf("%s: node %d (%s %s): libclang gives %d children, the first %s", f, i, k.Spelling(), n.Cursor.Spelling(), len(kids), kids[0].Kind().Spelling())
 			}
 		}
-	}
+	})
 	for _, k := range []CursorKind{IntegerLiteral, StringLiteral, BreakStmt, ContinueStmt, NullStmt, DeclRefExpr} {
 		if leaves[k] == 0 {
 			t.Errorf("no %s in the inputs", k.Spelling())
