@@ -281,21 +281,25 @@ func (g *TUGraph) flat(external bool, silent []bool) []bool {
 	// No recursion among flat functions: drop every flat function that
 	// reaches itself through calls of flat functions.
 	for i := range g.Functions {
-		if flat[i] && reaches(i, i, callees, flat) {
+		if flat[i] && RecursiveThrough(i, callees, flat) {
 			flat[i] = false
 		}
 	}
 	return flat
 }
 
-// reaches: a path of calls from `from` through flat functions gets to target.
-func reaches(from, target int, callees [][]int, flat []bool) bool {
-	seen := map[int]bool{}
-	stack := append([]int(nil), callees[from]...)
+// RecursiveThrough reports whether function id calls itself along a path
+// of calls whose intermediate functions all have flat[j] set (callees[j]:
+// the functions j calls, by index). The compile-time decision (Flat) and
+// the link's (whole-program facts) both rule out such recursion among
+// functions to inline.
+func RecursiveThrough[T ~int | ~int32](id T, callees [][]T, flat []bool) bool {
+	seen := map[T]bool{}
+	stack := append([]T(nil), callees[id]...)
 	for len(stack) > 0 {
 		j := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		if j == target {
+		if j == id {
 			return true
 		}
 		if seen[j] || !flat[j] {

@@ -418,7 +418,7 @@ func (l *linker) decideFlat() {
 			if !l.decided[f.id] {
 				continue // compiled already as its graph step decided
 			}
-			if l.flatReaches(f.id, callees) || l.makesWorthy(f.id, worthy, map[int32]bool{}) {
+			if model.RecursiveThrough(f.id, callees, l.flat) || l.makesWorthy(f.id, worthy, map[int32]bool{}) {
 				l.flat[f.id] = false
 				changed = true
 			}
@@ -534,25 +534,6 @@ func (l *linker) quietInProgram(f *fnInfo) bool {
 		}
 	}
 	return true
-}
-
-// flatReaches: id calls itself through flat functions.
-func (l *linker) flatReaches(id int32, callees [][]int32) bool {
-	seen := map[int32]bool{}
-	stack := append([]int32(nil), callees[id]...)
-	for len(stack) > 0 {
-		c := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if c == id {
-			return true
-		}
-		if seen[c] || !l.flat[c] {
-			continue
-		}
-		seen[c] = true
-		stack = append(stack, callees[c]...)
-	}
-	return false
 }
 
 func appendID(s []int32, id int32) []int32 {
