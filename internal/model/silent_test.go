@@ -8,15 +8,6 @@ import (
 	"github.com/kcfm-linux/kcfm/internal/testgraph"
 )
 
-func silentGraph(t *testing.T, src string) *model.TUGraph {
-	t.Helper()
-	g, err := testgraph.Build(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return g
-}
-
 func silentNames(g *model.TUGraph) []string {
 	var out []string
 	for i, s := range g.Silent() {
@@ -42,7 +33,7 @@ caller_of_nonsilent: call sys_user; ret
 halting: halt
 dies: noret exit
 `
-	g := silentGraph(t, src)
+	g := testgraph.MustBuild(t, src)
 	g.AddressTaken = append(g.AddressTaken, model.FuncRef{USR: "c:@F@taken", Type: "int (void)"})
 	// eq, wrap (calls only silent eq), rec (self-recursion only), str_user
 	// (pure libc functions), pub and taken (external linkage and an
@@ -62,7 +53,7 @@ dies: noret exit
 		func(g *model.TUGraph) { g.Functions[1].Kind = "lambda" },
 		func(g *model.TUGraph) { g.Functions[1].Linkage = "" },
 	} {
-		g := silentGraph(t, src)
+		g := testgraph.MustBuild(t, src)
 		mod(g)
 		if got, want := silentNames(g), []string{"rec", "pub", "taken", "halting"}; !reflect.DeepEqual(got, want) {
 			t.Fatalf("after modification: silent = %v, want %v", got, want)
@@ -79,16 +70,16 @@ my_eq: ext write; ret
 `
 	// eq is part of eq_x (silent: harmless) and my_eq (not silent: GCC
 	// would drop its events), so only eq_x may be listed.
-	g := silentGraph(t, src)
+	g := testgraph.MustBuild(t, src)
 	if got, want := g.InstrumentExclusions(), []string{"eq_x"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("exclusions = %v, want %v", got, want)
 	}
 	// A name called but not defined here counts too.
-	g = silentGraph(t, "main: call eq; ext seq_read; ret\neq: ret")
+	g = testgraph.MustBuild(t, "main: call eq; ext seq_read; ret\neq: ret")
 	if got := g.InstrumentExclusions(); len(got) != 0 {
 		t.Fatalf("exclusions = %v, want none (eq is part of seq_read)", got)
 	}
-	g = silentGraph(t, "main: call eq; ret\neq: ret")
+	g = testgraph.MustBuild(t, "main: call eq; ret\neq: ret")
 	if got, want := g.InstrumentExclusions(), []string{"eq"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("exclusions = %v, want %v", got, want)
 	}
@@ -110,7 +101,7 @@ e2: ext read; call e; ret
 h: ext write; ret
 pub: ext write; ret
 `
-	g := silentGraph(t, src)
+	g := testgraph.MustBuild(t, src)
 	for i := range g.Functions {
 		if g.Functions[i].Name != "pub" {
 			g.Functions[i].Static = true

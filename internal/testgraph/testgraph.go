@@ -18,10 +18,21 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"testing"
 
 	"github.com/kcfm-linux/kcfm/internal/automaton"
 	"github.com/kcfm-linux/kcfm/internal/model"
 )
+
+// MustBuild is Build for tests: a notation error fails the test.
+func MustBuild(t testing.TB, src string) *model.TUGraph {
+	t.Helper()
+	g, err := Build(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
 
 // Build parses the notation into one TU graph. Extra facts (callbacks,
 // address-taken functions) can be added by the caller afterwards.

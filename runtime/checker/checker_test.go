@@ -47,10 +47,7 @@ func buildDecided(t *testing.T, src string, mutate func(g *model.TUGraph)) (*mod
 
 func buildWith(t *testing.T, src string, mutate func(g *model.TUGraph), opt link.Options) (*model.Signature, map[string]int32) {
 	t.Helper()
-	g, err := testgraph.Build(src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := testgraph.MustBuild(t, src)
 	if mutate != nil {
 		mutate(g)
 	}

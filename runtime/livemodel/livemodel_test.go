@@ -21,10 +21,7 @@ func (s sums) Describe() string               { return "test libc" }
 
 func writeSig(t *testing.T, src string, s sums) string {
 	t.Helper()
-	g, err := testgraph.Build(src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := testgraph.MustBuild(t, src)
 	sig, _, err := link.Link([]*model.TUGraph{g}, nil, link.Options{Arch: sysnum.X86_64, Summaries: s})
 	if err != nil {
 		t.Fatal(err)
@@ -95,10 +92,7 @@ func TestSignatureFilter(t *testing.T) {
 // reported, the model moves on silently; when it is, it must fit.
 func TestSometimesObservedSyscall(t *testing.T) {
 	const nrOpenat = 257
-	g, err := testgraph.Build("main: sys 257; call f; ret\nf: ret")
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := testgraph.MustBuild(t, "main: sys 257; call f; ret\nf: ret")
 	sig, _, err := link.Link([]*model.TUGraph{g}, nil, link.Options{Arch: sysnum.X86_64, Summaries: sums{}})
 	if err != nil {
 		t.Fatal(err)

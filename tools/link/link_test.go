@@ -16,15 +16,6 @@ func (s sums) Lookup(fn string) ([]int, bool) { v, ok := s[fn]; return v, ok }
 func (s sums) All() []int                     { return []int{0, 1, 2, 3} }
 func (s sums) Describe() string               { return "test libc" }
 
-func mustBuild(t *testing.T, src string) *model.TUGraph {
-	t.Helper()
-	g, err := testgraph.Build(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return g
-}
-
 func fn(sig *model.Signature, name string) *model.SigFunction {
 	for i := range sig.Functions {
 		if sig.Functions[i].Name == name {
@@ -46,7 +37,7 @@ func callees(sig *model.Signature, f *model.SigFunction) []string {
 }
 
 func TestExternalExpansion(t *testing.T) {
-	g := mustBuild(t, "main: ext write; ret")
+	g := testgraph.MustBuild(t, "main: ext write; ret")
 	sig, rep, err := Link([]*model.TUGraph{g}, nil, Options{Arch: sysnum.X86_64, Summaries: sums{"write": {1}}})
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +61,7 @@ func TestExternalExpansion(t *testing.T) {
 }
 
 func TestUnknownExternalWarnsAndStrictFails(t *testing.T) {
-	g := mustBuild(t, "main: ext mystery; ret")
+	g := testgraph.MustBuild(t, "main: ext mystery; ret")
 	sig, rep, err := Link([]*model.TUGraph{g}, nil, Options{Arch: sysnum.X86_64, Summaries: sums{}})
 	if err != nil {
 		t.Fatal(err)
@@ -84,14 +75,14 @@ func TestUnknownExternalWarnsAndStrictFails(t *testing.T) {
 }
 
 func TestMissingEntry(t *testing.T) {
-	g := mustBuild(t, "notmain: ret")
+	g := testgraph.MustBuild(t, "notmain: ret")
 	if _, _, err := Link([]*model.TUGraph{g}, nil, Options{Arch: sysnum.X86_64, Summaries: sums{}}); err == nil || !strings.Contains(err.Error(), `entry function "main"`) {
 		t.Fatalf("err = %v", err)
 	}
 }
 
 func TestIndirectByTypeAndNarrowing(t *testing.T) {
-	g := mustBuild(t, "main: icall int (int); ret\nf1: ret\nf2: ret\nf3: ret")
+	g := testgraph.MustBuild(t, "main: icall int (int); ret\nf1: ret\nf2: ret\nf3: ret")
 	g.AddressTaken = []model.FuncRef{
 		{USR: "c:@F@f1", Type: "int (int)"}, {USR: "c:@F@f2", Type: "int (int)"}, {USR: "c:@F@f3", Type: "void (void)"},
 	}
@@ -129,8 +120,8 @@ func TestIndirectByTypeAndNarrowing(t *testing.T) {
 }
 
 func TestVirtualOverriders(t *testing.T) {
-	g := mustBuild(t, "main: ret\nBase_f: ret\nDer_f: ret\nOther_f: ret")
-	g.Functions[0].Automaton = mustBuild(t, "main: ret").Functions[0].Automaton
+	g := testgraph.MustBuild(t, "main: ret\nBase_f: ret\nDer_f: ret\nOther_f: ret")
+	g.Functions[0].Automaton = testgraph.MustBuild(t, "main: ret").Functions[0].Automaton
 	// main: vcall Base::f on static class Der → only Der::f (Base::f is
 	// overridden in Der; Other derives from Base, not from Der).
 	g.Labels = append(g.Labels, model.Label{Kind: model.VCall, Target: "c:@F@Base_f", Name: "f", Class: "c:@S@Der"})
@@ -173,7 +164,7 @@ func TestVirtualOverriders(t *testing.T) {
 }
 
 func TestCallbacksAndFlags(t *testing.T) {
-	g := mustBuild(t, "main: ext qsort; ext exit; ret\ncmp: ret\nonexit: ret\nworker: ret\nhandler: ret")
+	g := testgraph.MustBuild(t, "main: ext qsort; ext exit; ret\ncmp: ret\nonexit: ret\nworker: ret\nhandler: ret")
 	g.Callbacks = []model.Callback{
 		{Registrar: "qsort", USR: "c:@F@cmp"}, {Registrar: "atexit", USR: "c:@F@onexit"},
 		{Registrar: "pthread_create", USR: "c:@F@worker"}, {Registrar: "sigaction", USR: "c:@F@handler"},
@@ -203,7 +194,7 @@ func TestCallbacksAndFlags(t *testing.T) {
 }
 
 func TestDependentCallByName(t *testing.T) {
-	g := mustBuild(t, "main: ret\nns_a: ret\nother: ret")
+	g := testgraph.MustBuild(t, "main: ret\nns_a: ret\nother: ret")
 	g.Functions[1].Name = "ns::A::run(int)"
 	g.Labels = append(g.Labels, model.Label{Kind: model.Call, Name: "run"}) // dependent: no target
 	g.Functions[0].Automaton.States[0].Edges = append(g.Functions[0].Automaton.States[0].Edges, automaton.Edge{Label: automaton.Label(len(g.Labels) - 1), To: 0})
@@ -222,7 +213,7 @@ func TestDependentCallByName(t *testing.T) {
 // Calls of silent functions (no syscall reachable) are optional events:
 // the build may have left them uninstrumented, or not.
 func TestSilentCallsOptional(t *testing.T) {
-	g := mustBuild(t, "main: call eq; call work; ret\neq: ret\nwork: call eq; ext write; ret\nuser: icall int (void); ret")
+	g := testgraph.MustBuild(t, "main: call eq; call work; ret\neq: ret\nwork: call eq; ext write; ret\nuser: icall int (void); ret")
 	g.AddressTaken = append(g.AddressTaken, model.FuncRef{USR: "c:@F@eq", Type: "int (void)"})
 	// work is a signal handler too: not flat, its call stays an event.
 	g.Callbacks = append(g.Callbacks, model.Callback{Registrar: "signal", USR: "c:@F@work"})
@@ -260,7 +251,7 @@ func TestSilentCallsOptional(t *testing.T) {
 // Beyond the inlining budget, a flat callee becomes a loop over its events
 // (still accepting everything it can do, in any order).
 func TestFlatLoopFallback(t *testing.T) {
-	g := mustBuild(t, "main: call f; ret\nf: ext write; sys 39; call g; ret\ng: ret")
+	g := testgraph.MustBuild(t, "main: call f; ret\nf: ext write; sys 39; call g; ret\ng: ret")
 	g.Functions[1].Static = true
 	saved := maxInlineStates
 	maxInlineStates = 0
@@ -301,8 +292,8 @@ func idOf(sig *model.Signature, name string) int32 {
 // Functions with external linkage are flat only when no TU of the program
 // lets them escape; the exclusion lists say so per TU.
 func TestFlatExternalDecidedByProgram(t *testing.T) {
-	a := mustBuild(t, "main: call h; call k; call r1; ret\nh: ext write; ret\nk: ext write; ret\nr1: ext write; call r2; ret")
-	b := mustBuild(t, "setup: ext signal; ret\nr2: call r1; ret | ret")
+	a := testgraph.MustBuild(t, "main: call h; call k; call r1; ret\nh: ext write; ret\nk: ext write; ret\nr1: ext write; call r2; ret")
+	b := testgraph.MustBuild(t, "setup: ext signal; ret\nr2: call r1; ret | ret")
 	b.Callbacks = append(b.Callbacks, model.Callback{Registrar: "signal", USR: "c:@F@h"})
 	sig, rep, err := Link([]*model.TUGraph{a, b}, nil, Options{DecideExclusions: true, Arch: sysnum.X86_64, Summaries: sums{"write": {1}, "signal": nil}})
 	if err != nil {
@@ -327,7 +318,7 @@ func TestFlatExternalDecidedByProgram(t *testing.T) {
 // exclusion list (TUGraph.Uninstrumented).
 func TestExclusionsAsRecorded(t *testing.T) {
 	src := "main: call eq; call work; ret\neq: ret\nwork: ext write; ret"
-	g := mustBuild(t, src)
+	g := testgraph.MustBuild(t, src)
 	sig, rep, err := Link([]*model.TUGraph{g}, nil, Options{Arch: sysnum.X86_64, Summaries: sums{"write": {1}}})
 	if err != nil {
 		t.Fatal(err)
@@ -338,7 +329,7 @@ func TestExclusionsAsRecorded(t *testing.T) {
 	if got := callees(sig, fn(sig, "main")); len(got) != 1 || got[0] != "eq" {
 		t.Fatalf("main's first calls = %v, want [eq]", got)
 	}
-	g = mustBuild(t, src)
+	g = testgraph.MustBuild(t, src)
 	g.Functions[2].Static = true // work: flat for its TU
 	g.MarkUninstrumented()
 	if len(g.Uninstrumented) != 2 {
@@ -356,7 +347,7 @@ func TestExclusionsAsRecorded(t *testing.T) {
 // Exclusion lists are written for C sources only: the functions of a C++
 // unit keep all their call events even when the link decides.
 func TestNoExclusionsForCxx(t *testing.T) {
-	g := mustBuild(t, "main: call eq; call work; ret\neq: ret\nwork: ext write; ret")
+	g := testgraph.MustBuild(t, "main: call eq; call work; ret\neq: ret\nwork: ext write; ret")
 	g.Language = "c++"
 	_, rep, err := Link([]*model.TUGraph{g}, nil, Options{DecideExclusions: true, Arch: sysnum.X86_64, Summaries: sums{"write": {1}}})
 	if err != nil {
@@ -371,8 +362,8 @@ func TestNoExclusionsForCxx(t *testing.T) {
 // (here a strlen that makes a syscall) does not get its callers treated as
 // silent when the link decides.
 func TestSilentSeesProgramDefinedPureNames(t *testing.T) {
-	a := mustBuild(t, "main: call f; ret\nf: ext strlen; ret")
-	b := mustBuild(t, "strlen: sys 1; ret")
+	a := testgraph.MustBuild(t, "main: call f; ret\nf: ext strlen; ret")
+	b := testgraph.MustBuild(t, "strlen: sys 1; ret")
 	_, rep, err := Link([]*model.TUGraph{a, b}, nil, Options{DecideExclusions: true, Arch: sysnum.X86_64, Summaries: sums{}})
 	if err != nil {
 		t.Fatal(err)

@@ -28,12 +28,9 @@ func (s *policyTestSums) Describe() string               { return "test libc sum
 // writePolicyTestSig links a small program and writes its signature.
 func writePolicyTestSig(t *testing.T, dir string) string {
 	t.Helper()
-	g, err := testgraph.Build(`
+	g := testgraph.MustBuild(t, `
 main: ext fopen; loop { ext fputs }; ext fclose; ext socket; ext connect; ret
 `)
-	if err != nil {
-		t.Fatal(err)
-	}
 	tab := sysnum.For(sysnum.X86_64)
 	s := &policyTestSums{by: map[string][]int{}}
 	all := map[int]bool{}

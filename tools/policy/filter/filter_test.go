@@ -27,16 +27,13 @@ func (s *sums) Describe() string               { return "test libc summaries" }
 // executable mappings) for arch.
 func serverSig(t *testing.T, arch sysnum.Arch) *model.Signature {
 	t.Helper()
-	g, err := testgraph.Build(`
+	g := testgraph.MustBuild(t, `
 worker: loop { ext recv; ext send }; ext close; ret
 spawn: ext fork; ext execv; noret _exit
 save: ext fopen; ext fwrite; ext fclose; ret
 plugin: ext dlopen; ret
 main: ext socket; ext bind; ext listen; loop { ext accept4; ext pthread_create }; call save; call plugin; call spawn
 `)
-	if err != nil {
-		t.Fatal(err)
-	}
 	g.Callbacks = append(g.Callbacks, model.Callback{Registrar: "pthread_create", USR: "c:@F@worker", Linkage: "worker"})
 	g.AddressTaken = append(g.AddressTaken, model.FuncRef{USR: "c:@F@worker", Linkage: "worker", Type: "void *(void *)"})
 	tab := sysnum.For(arch)
