@@ -149,7 +149,7 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
-func (e *jsonEncoder) loc(l Loc) {
+func (e *jsonEncoder) loc(l *Loc) {
 	e.raw(`{"f":`)
 	e.int(int64(l.File))
 	e.raw(`,"l":`)
@@ -157,6 +157,48 @@ func (e *jsonEncoder) loc(l Loc) {
 	e.raw(`,"c":`)
 	e.int(int64(l.Col))
 	e.byte('}')
+}
+
+// encodeArray writes xs as a JSON array (a nil slice is null), each
+// element with elem, writing out the collected output between elements
+// once it is large.
+func encodeArray[T any](e *jsonEncoder, xs []T, elem func(*T)) {
+	if xs == nil {
+		e.raw("null")
+		return
+	}
+	e.byte('[')
+	for i := range xs {
+		if i > 0 {
+			e.byte(',')
+		}
+		elem(&xs[i])
+		e.maybeFlush()
+	}
+	e.byte(']')
+}
+
+// optStr writes key (`,"name":`) and v unless v is empty (omitempty).
+func (e *jsonEncoder) optStr(key, v string) {
+	if v != "" {
+		e.raw(key)
+		e.str(v)
+	}
+}
+
+// optStrs writes key and v unless v is empty (omitempty).
+func (e *jsonEncoder) optStrs(key string, v []string) {
+	if len(v) > 0 {
+		e.raw(key)
+		e.strs(v)
+	}
+}
+
+// optTrue writes member (`,"name":true`) when b is set (omitempty).
+func (e *jsonEncoder) optTrue(member string, b bool) {
+	if b {
+		e.raw(member)
+	}
 }
 
 func (e *jsonEncoder) lib(g *LibGraph) {
@@ -168,23 +210,9 @@ func (e *jsonEncoder) lib(g *LibGraph) {
 	e.str(g.Name)
 	e.raw(`,"kind":`)
 	e.str(g.Kind)
-	if len(g.Exports) > 0 {
-		e.raw(`,"exports":`)
-		e.strs(g.Exports)
-	}
+	e.optStrs(`,"exports":`, g.Exports)
 	e.raw(`,"units":`)
-	if g.Units == nil {
-		e.raw("null")
-	} else {
-		e.byte('[')
-		for i := range g.Units {
-			if i > 0 {
-				e.byte(',')
-			}
-			e.tu(&g.Units[i])
-		}
-		e.byte(']')
-	}
+	encodeArray(e, g.Units, e.tu)
 	e.byte('}')
 }
 
@@ -197,188 +225,77 @@ func (e *jsonEncoder) tu(g *TUGraph) {
 	e.str(g.Source)
 	e.raw(`,"language":`)
 	e.str(g.Language)
-	if g.Target != "" {
-		e.raw(`,"target":`)
-		e.str(g.Target)
-	}
+	e.optStr(`,"target":`, g.Target)
 	e.raw(`,"files":`)
 	e.strs(g.Files)
-
 	e.raw(`,"labels":`)
-	if g.Labels == nil {
-		e.raw("null")
-	} else {
-		e.byte('[')
-		for i := range g.Labels {
-			if i > 0 {
-				e.byte(',')
-			}
-			e.label(&g.Labels[i])
-			e.maybeFlush()
-		}
-		e.byte(']')
-	}
-
+	encodeArray(e, g.Labels, e.label)
 	e.raw(`,"sites":`)
-	if g.Sites == nil {
-		e.raw("null")
-	} else {
-		e.byte('[')
-		for i, s := range g.Sites {
-			if i > 0 {
-				e.byte(',')
-			}
-			e.loc(s)
-			if i&255 == 0 {
-				e.maybeFlush()
-			}
-		}
-		e.byte(']')
-	}
-
+	encodeArray(e, g.Sites, e.loc)
 	e.raw(`,"functions":`)
-	if g.Functions == nil {
-		e.raw("null")
-	} else {
-		e.byte('[')
-		for i := range g.Functions {
-			if i > 0 {
-				e.byte(',')
-			}
-			e.function(&g.Functions[i])
-			e.maybeFlush()
-		}
-		e.byte(']')
-	}
-
+	encodeArray(e, g.Functions, e.function)
 	if len(g.AddressTaken) > 0 {
-		e.raw(`,"address_taken":[`)
-		for i := range g.AddressTaken {
-			if i > 0 {
-				e.byte(',')
-			}
-			r := &g.AddressTaken[i]
+		e.raw(`,"address_taken":`)
+		encodeArray(e, g.AddressTaken, func(r *FuncRef) {
 			e.raw(`{"usr":`)
 			e.str(r.USR)
-			if r.Linkage != "" {
-				e.raw(`,"linkage":`)
-				e.str(r.Linkage)
-			}
+			e.optStr(`,"linkage":`, r.Linkage)
 			e.raw(`,"type":`)
 			e.str(r.Type)
 			e.raw(`,"loc":`)
-			e.loc(r.Loc)
+			e.loc(&r.Loc)
 			e.byte('}')
-			e.maybeFlush()
-		}
-		e.byte(']')
+		})
 	}
 	if len(g.Callbacks) > 0 {
-		e.raw(`,"callbacks":[`)
-		for i := range g.Callbacks {
-			if i > 0 {
-				e.byte(',')
-			}
-			c := &g.Callbacks[i]
+		e.raw(`,"callbacks":`)
+		encodeArray(e, g.Callbacks, func(c *Callback) {
 			e.raw(`{"registrar":`)
 			e.str(c.Registrar)
 			e.raw(`,"usr":`)
 			e.str(c.USR)
-			if c.Linkage != "" {
-				e.raw(`,"linkage":`)
-				e.str(c.Linkage)
-			}
+			e.optStr(`,"linkage":`, c.Linkage)
 			e.raw(`,"loc":`)
-			e.loc(c.Loc)
+			e.loc(&c.Loc)
 			e.byte('}')
-			e.maybeFlush()
-		}
-		e.byte(']')
+		})
 	}
 	if len(g.SlotStores) > 0 {
-		e.raw(`,"slot_stores":[`)
-		for i := range g.SlotStores {
-			if i > 0 {
-				e.byte(',')
-			}
-			s := &g.SlotStores[i]
+		e.raw(`,"slot_stores":`)
+		encodeArray(e, g.SlotStores, func(s *SlotStore) {
 			e.raw(`{"slot":`)
 			e.str(s.Slot)
-			if s.USR != "" {
-				e.raw(`,"usr":`)
-				e.str(s.USR)
-			}
+			e.optStr(`,"usr":`, s.USR)
 			e.raw(`,"loc":`)
-			e.loc(s.Loc)
+			e.loc(&s.Loc)
 			e.byte('}')
-			e.maybeFlush()
-		}
-		e.byte(']')
+		})
 	}
-	if len(g.EscapedSlots) > 0 {
-		e.raw(`,"escaped_slots":`)
-		e.strs(g.EscapedSlots)
-	}
+	e.optStrs(`,"escaped_slots":`, g.EscapedSlots)
 	if len(g.Classes) > 0 {
-		e.raw(`,"classes":[`)
-		for i := range g.Classes {
-			if i > 0 {
-				e.byte(',')
-			}
-			e.class(&g.Classes[i])
-			e.maybeFlush()
-		}
-		e.byte(']')
+		e.raw(`,"classes":`)
+		encodeArray(e, g.Classes, e.class)
 	}
-	if len(g.Ctors) > 0 {
-		e.raw(`,"ctors":`)
-		e.strs(g.Ctors)
-	}
-	if len(g.Dtors) > 0 {
-		e.raw(`,"dtors":`)
-		e.strs(g.Dtors)
-	}
-	if len(g.Warnings) > 0 {
-		e.raw(`,"warnings":`)
-		e.strs(g.Warnings)
-	}
-	if len(g.Uninstrumented) > 0 {
-		e.raw(`,"uninstrumented":`)
-		e.strs(g.Uninstrumented)
-	}
+	e.optStrs(`,"ctors":`, g.Ctors)
+	e.optStrs(`,"dtors":`, g.Dtors)
+	e.optStrs(`,"warnings":`, g.Warnings)
+	e.optStrs(`,"uninstrumented":`, g.Uninstrumented)
 	e.byte('}')
 }
 
 func (e *jsonEncoder) label(l *Label) {
 	e.raw(`{"kind":`)
 	e.str(string(l.Kind))
-	if l.Target != "" {
-		e.raw(`,"target":`)
-		e.str(l.Target)
-	}
-	if l.Name != "" {
-		e.raw(`,"name":`)
-		e.str(l.Name)
-	}
-	if l.Type != "" {
-		e.raw(`,"type":`)
-		e.str(l.Type)
-	}
-	if l.Class != "" {
-		e.raw(`,"class":`)
-		e.str(l.Class)
-	}
-	if l.Slot != "" {
-		e.raw(`,"slot":`)
-		e.str(l.Slot)
-	}
+	e.optStr(`,"target":`, l.Target)
+	e.optStr(`,"name":`, l.Name)
+	e.optStr(`,"type":`, l.Type)
+	e.optStr(`,"class":`, l.Class)
+	e.optStr(`,"slot":`, l.Slot)
 	if l.Nr != 0 {
 		e.raw(`,"nr":`)
 		e.int(int64(l.Nr))
 	}
-	if l.NoReturn {
-		e.raw(`,"noreturn":true`)
-	}
+	e.optTrue(`,"noreturn":true`, l.NoReturn)
 	e.byte('}')
 }
 
@@ -387,24 +304,14 @@ func (e *jsonEncoder) function(f *Function) {
 	e.str(f.USR)
 	e.raw(`,"name":`)
 	e.str(f.Name)
-	if f.Linkage != "" {
-		e.raw(`,"linkage":`)
-		e.str(f.Linkage)
-	}
+	e.optStr(`,"linkage":`, f.Linkage)
 	e.raw(`,"kind":`)
 	e.str(f.Kind)
-	if f.Type != "" {
-		e.raw(`,"type":`)
-		e.str(f.Type)
-	}
-	if f.Static {
-		e.raw(`,"static":true`)
-	}
-	if f.NoReturn {
-		e.raw(`,"noreturn":true`)
-	}
+	e.optStr(`,"type":`, f.Type)
+	e.optTrue(`,"static":true`, f.Static)
+	e.optTrue(`,"noreturn":true`, f.NoReturn)
 	e.raw(`,"loc":`)
-	e.loc(f.Loc)
+	e.loc(&f.Loc)
 	e.raw(`,"automaton":`)
 	e.automaton(&f.Automaton)
 	e.byte('}')
@@ -414,54 +321,41 @@ func (e *jsonEncoder) automaton(a *automaton.Automaton) {
 	e.raw(`{"det":`)
 	e.bool(a.Deterministic)
 	e.raw(`,"states":`)
-	if a.States == nil {
-		e.raw("null")
-	} else {
-		e.byte('[')
-		for i := range a.States {
-			if i > 0 {
+	encodeArray(e, a.States, e.state)
+	e.byte('}')
+}
+
+func (e *jsonEncoder) state(s *automaton.State) {
+	e.byte('{')
+	if s.Flags != 0 {
+		e.raw(`"f":`)
+		e.int(int64(s.Flags))
+		if len(s.Edges) > 0 {
+			e.byte(',')
+		}
+	}
+	if len(s.Edges) > 0 {
+		e.raw(`"e":[`)
+		for j := range s.Edges {
+			if j > 0 {
 				e.byte(',')
 			}
-			s := &a.States[i]
-			e.byte('{')
-			comma := false
-			if s.Flags != 0 {
-				e.raw(`"f":`)
-				e.int(int64(s.Flags))
-				comma = true
-			}
-			if len(s.Edges) > 0 {
-				if comma {
-					e.byte(',')
-				}
-				e.raw(`"e":[`)
-				for j := range s.Edges {
-					if j > 0 {
+			ed := &s.Edges[j]
+			e.raw(`{"l":`)
+			e.int(int64(ed.Label))
+			e.raw(`,"t":`)
+			e.int(int64(ed.To))
+			if len(ed.Infos) > 0 {
+				e.raw(`,"i":[`)
+				for k, x := range ed.Infos {
+					if k > 0 {
 						e.byte(',')
 					}
-					ed := &s.Edges[j]
-					e.raw(`{"l":`)
-					e.int(int64(ed.Label))
-					e.raw(`,"t":`)
-					e.int(int64(ed.To))
-					if len(ed.Infos) > 0 {
-						e.raw(`,"i":[`)
-						for k, x := range ed.Infos {
-							if k > 0 {
-								e.byte(',')
-							}
-							e.int(int64(x))
-						}
-						e.byte(']')
-					}
-					e.byte('}')
+					e.int(int64(x))
 				}
 				e.byte(']')
 			}
 			e.byte('}')
-			if i&63 == 63 {
-				e.maybeFlush()
-			}
 		}
 		e.byte(']')
 	}
@@ -473,35 +367,19 @@ func (e *jsonEncoder) class(c *Class) {
 	e.str(c.USR)
 	e.raw(`,"name":`)
 	e.str(c.Name)
-	if len(c.Bases) > 0 {
-		e.raw(`,"bases":`)
-		e.strs(c.Bases)
-	}
+	e.optStrs(`,"bases":`, c.Bases)
 	if len(c.Methods) > 0 {
-		e.raw(`,"methods":[`)
-		for i := range c.Methods {
-			if i > 0 {
-				e.byte(',')
-			}
-			m := &c.Methods[i]
+		e.raw(`,"methods":`)
+		encodeArray(e, c.Methods, func(m *Method) {
 			e.raw(`{"usr":`)
 			e.str(m.USR)
 			e.raw(`,"name":`)
 			e.str(m.Name)
-			if m.Linkage != "" {
-				e.raw(`,"linkage":`)
-				e.str(m.Linkage)
-			}
-			if len(m.Overrides) > 0 {
-				e.raw(`,"overrides":`)
-				e.strs(m.Overrides)
-			}
-			if m.Pure {
-				e.raw(`,"pure":true`)
-			}
+			e.optStr(`,"linkage":`, m.Linkage)
+			e.optStrs(`,"overrides":`, m.Overrides)
+			e.optTrue(`,"pure":true`, m.Pure)
 			e.byte('}')
-		}
-		e.byte(']')
+		})
 	}
 	e.byte('}')
 }
