@@ -239,3 +239,50 @@ func blowUp(b *Builder, k int) {
 	}
 	b.Mark(prev, Return)
 }
+
+// The move sorts: insertion sort up to smallSort moves, the generic sort
+// above; both orders must be what Finish relies on (dmoves grouped by
+// label, moves totally ordered by label, target, info).
+func TestSortMoves(t *testing.T) {
+	r := rand.New(rand.NewSource(7))
+	for n := 0; n <= 3*smallSort; n++ {
+		for round := 0; round < 20; round++ {
+			ms := make([]move, n)
+			ds := make([]dmove, n)
+			for i := range ms {
+				ms[i] = move{Label(r.Intn(6)), int32(r.Intn(5)), int32(r.Intn(4)) - 1}
+				ds[i] = dmove{ms[i].l, ms[i].to, ms[i].info}
+			}
+			want := slices.Clone(ms)
+			slices.SortFunc(want, func(x, y move) int {
+				switch {
+				case moveLess(x, y):
+					return -1
+				case moveLess(y, x):
+					return 1
+				}
+				return 0
+			})
+			sortMoves(ms)
+			if !slices.Equal(ms, want) {
+				t.Fatalf("sortMoves(%d moves): %v, want %v", n, ms, want)
+			}
+			before := slices.Clone(ds)
+			sortDmoves(ds)
+			if !slices.IsSortedFunc(ds, func(x, y dmove) int { return int(x.label) - int(y.label) }) {
+				t.Fatalf("sortDmoves(%d moves): not grouped by label: %v", n, ds)
+			}
+			key := func(d dmove) [3]int32 { return [3]int32{int32(d.label), d.to, d.info} }
+			a, b := make([][3]int32, n), make([][3]int32, n)
+			for i := range ds {
+				a[i], b[i] = key(ds[i]), key(before[i])
+			}
+			cmp3 := func(x, y [3]int32) int { return slices.Compare(x[:], y[:]) }
+			slices.SortFunc(a, cmp3)
+			slices.SortFunc(b, cmp3)
+			if !slices.Equal(a, b) {
+				t.Fatalf("sortDmoves(%d moves) lost or changed moves", n)
+			}
+		}
+	}
+}
